@@ -1,0 +1,1 @@
+"""The HTTP layer: the only part of Bastion that knows about requests."""

@@ -1,0 +1,197 @@
+"""``Bastion``: the library entry point, and ``create_app``: the whole service."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.middleware.cors import CORSMiddleware
+
+from bastion.api.context import request_context
+from bastion.api.errors import install_error_handlers
+from bastion.api.metrics import Metrics
+from bastion.api.middleware.authentication import (
+    STATE_AUTH_ERROR,
+    STATE_PRINCIPAL,
+    AuthenticationMiddleware,
+)
+from bastion.api.middleware.bodylimit import BodyLimitMiddleware
+from bastion.api.middleware.context import RequestContextMiddleware
+from bastion.api.middleware.headers import SecurityHeadersMiddleware
+from bastion.api.routes import auth as auth_routes
+from bastion.api.routes import docs as docs_routes
+from bastion.api.routes import events as event_routes
+from bastion.api.routes import system as system_routes
+from bastion.api.routes import users as user_routes
+from bastion.bootstrap import Container, build
+from bastion.config import Settings
+from bastion.errors import Forbidden, InvalidToken, MissingToken
+from bastion.logs import configure_logging
+from bastion.security.clientip import ClientResolver
+from bastion.security.headers import SecurityHeadersPolicy
+from bastion.types import Clock, Principal, User
+
+#: Declared for the OpenAPI document ("Authorize" in the docs); the token is
+#: verified by ``AuthenticationMiddleware``.
+bearer_scheme = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
+
+
+class Bastion:
+    """Bastion's routers, middleware and dependencies for a FastAPI app.
+
+    Example::
+
+        auth = Bastion(Settings())
+        auth.install(app)
+
+        @app.get("/reports", dependencies=[Depends(auth.require("reports:read"))])
+        async def reports(user: User = Depends(auth.current_user)) -> dict: ...
+
+    Args:
+        settings: The configuration; ``Settings()`` reads the environment.
+        clock: Time source (tests inject one).
+    """
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.container: Container = build(self.settings, clock=clock)
+        self.metrics = Metrics()
+
+    # -- dependencies ----------------------------------------------------------
+
+    async def principal(
+        self,
+        request: Request,
+        _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    ) -> Principal:
+        """The verified caller of this request (401 otherwise)."""
+        state = request.scope.get("state", {})
+        principal = state.get(STATE_PRINCIPAL)
+        if principal is not None:
+            assert isinstance(principal, Principal)
+            return principal
+        error = state.get(STATE_AUTH_ERROR)
+        if isinstance(error, InvalidToken):
+            raise error
+        raise MissingToken()
+
+    async def current_user(
+        self,
+        request: Request,
+        _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    ) -> User:
+        """The calling user, loaded fresh from storage (401 if gone)."""
+        return await self._load_user(await self.principal(request))
+
+    def require(self, permission: str) -> Callable[..., Awaitable[Principal]]:
+        """A dependency that demands ``permission`` of the caller (403 otherwise)."""
+
+        async def check(
+            request: Request, principal: Principal = Depends(self.principal)
+        ) -> Principal:
+            if not principal.has(permission):
+                await self.container.events.record(
+                    "authz_fail",
+                    outcome="failure",
+                    context=request_context(request),
+                    user_id=principal.user_id,
+                    permission=permission,
+                    path=request.url.path[:200],
+                )
+                raise Forbidden(f"this needs the {permission!r} permission")
+            return principal
+
+        return check
+
+    async def _load_user(self, principal: Principal) -> User:
+        stored = await self.container.users.get(principal.user_id)
+        if stored is None:
+            raise InvalidToken()
+        return stored.user
+
+    # -- assembly --------------------------------------------------------------
+
+    def install(self, app: FastAPI, *, prefix: str = "") -> None:
+        """Add Bastion's routes, middleware, error handlers and lifecycle to ``app``."""
+        for router in (
+            user_routes.build_router(self),
+            auth_routes.build_router(self),
+            event_routes.build_router(self),
+            system_routes.build_router(self),
+        ):
+            app.include_router(router, prefix=prefix)
+        install_error_handlers(app)
+        self._add_middleware(app, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json"))
+        original = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(inner: Any) -> AsyncIterator[Any]:
+            await self.startup()
+            try:
+                async with original(inner) as state:
+                    yield state
+            finally:
+                await self.shutdown()
+
+        app.router.lifespan_context = lifespan
+
+    def _add_middleware(self, app: FastAPI, *, docs_prefixes: tuple[str, ...]) -> None:
+        # Added innermost first: the last one added runs first.
+        app.add_middleware(
+            AuthenticationMiddleware, authenticate=self.container.auth_service.authenticate
+        )
+        app.add_middleware(BodyLimitMiddleware)
+        if self.settings.cors_origins:
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=list(self.settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                allow_credentials=False,
+            )
+        app.add_middleware(
+            RequestContextMiddleware,
+            resolver=ClientResolver(self.settings.trusted_proxies),
+            observe=self.metrics.observe,
+        )
+        app.add_middleware(
+            SecurityHeadersMiddleware,
+            policy=SecurityHeadersPolicy(self.settings.x_xss_protection),
+            docs_prefixes=docs_prefixes,
+        )
+
+    async def startup(self) -> None:
+        """Start the instance (migrations on SQLite, background tasks)."""
+        await self.container.start()
+
+    async def shutdown(self) -> None:
+        """Flush and release everything."""
+        await self.container.stop()
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The complete Bastion service as an ASGI app.
+
+    Args:
+        settings: The configuration; ``Settings()`` reads the environment.
+        clock: Time source (tests inject one).
+    """
+    settings = settings if settings is not None else Settings()
+    configure_logging()
+    app = FastAPI(
+        title="Bastion",
+        version="0.1.0",
+        description="Secure-by-default user and authentication service.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs else None,
+    )
+    auth = Bastion(settings, clock=clock)
+    auth.install(app)
+    if settings.docs:
+        app.include_router(docs_routes.build_router())
+    app.state.bastion = auth
+    return app

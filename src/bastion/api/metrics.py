@@ -1,0 +1,54 @@
+"""Prometheus metrics of one app, on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The counters Bastion keeps.
+
+    Each app has its own registry, so two apps in one process (tests, a
+    library user mounting two) do not collide.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "bastion_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "bastion_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.logins = Counter(
+            "bastion_logins",
+            "Password grants by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.hash_queue = Gauge(
+            "bastion_hash_pool_in_flight",
+            "Password hashes running or waiting.",
+            registry=self.registry,
+        )
+        self.event_queue = Gauge(
+            "bastion_event_queue_depth",
+            "Security events waiting to be written.",
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one finished request."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,2 @@
+"""Pure-ASGI middleware: the per-request hot path, without Starlette's
+``BaseHTTPMiddleware`` overhead."""

@@ -1,0 +1,62 @@
+"""Bearer-token verification as pure ASGI.
+
+The result (a principal, or why there is none) goes into the request state;
+the ``current_user``/``require`` dependencies only read it. Tokens are read
+from the ``Authorization`` header alone: never a query string or a cookie,
+where they would leak into logs and be sent cross-site (RFC 6750 §5.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bastion.api.middleware.context import STATE_USER_ID, state_of
+from bastion.errors import InvalidToken
+from bastion.types import Principal
+
+STATE_PRINCIPAL = "principal"
+STATE_AUTH_ERROR = "auth_error"
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                return token
+            return ""
+    return None
+
+
+class AuthenticationMiddleware:
+    """Verifies a bearer token when one is sent.
+
+    Args:
+        app: The wrapped application.
+        authenticate: Token to principal; raises :class:`InvalidToken`.
+    """
+
+    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Principal]) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            token = bearer_token(scope)
+            if token is not None:
+                state = state_of(scope)
+                try:
+                    principal = self.authenticate(token) if token else None
+                except InvalidToken as exc:
+                    state[STATE_AUTH_ERROR] = exc
+                else:
+                    if principal is None:
+                        state[STATE_AUTH_ERROR] = InvalidToken()
+                    else:
+                        state[STATE_PRINCIPAL] = principal
+                        state[STATE_USER_ID] = principal.user_id
+        await self.app(scope, receive, send)

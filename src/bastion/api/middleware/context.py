@@ -1,0 +1,121 @@
+"""Request id, client address, one access-log line per request, and the
+catch-all that turns an unexpected error into a generic JSON 500."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.security.clientip import ClientResolver
+
+#: A client-sent request id is kept only if it is this tame; anything else
+#: (newlines, quotes, megabytes) is replaced, so it cannot forge log lines.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,64}", re.ASCII)
+STATE_REQUEST_ID = "request_id"
+STATE_CLIENT_IP = "client_ip"
+STATE_USER_ID = "user_id"
+
+access_log = structlog.get_logger("bastion.access")
+error_log = structlog.get_logger("bastion.error")
+
+
+def state_of(scope: Scope) -> dict[str, Any]:
+    """The per-request state dict that Starlette exposes as ``request.state``."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [value for key, value in scope["headers"] if key == name]
+    if not values:
+        return None
+    return b",".join(values).decode("latin-1")
+
+
+class RequestContextMiddleware:
+    """Assigns the request id and client address; logs the request; catches crashes.
+
+    Args:
+        app: The wrapped application.
+        resolver: Applies the trusted-proxy rule to find the client.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        resolver: ClientResolver,
+        observe: Callable[[str, str, int, float], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.resolver = resolver
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        sent = _header(scope, b"x-request-id")
+        request_id = sent if sent and REQUEST_ID_PATTERN.fullmatch(sent) else uuid.uuid4().hex
+        peer = scope.get("client")
+        client_ip = self.resolver.resolve(
+            peer[0] if peer else None, _header(scope, b"x-forwarded-for")
+        )
+        state = state_of(scope)
+        state[STATE_REQUEST_ID] = request_id
+        state[STATE_CLIENT_IP] = client_ip
+        status = 500
+        started_response = False
+        id_header = (b"x-request-id", request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"server"]
+                headers.append(id_header)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_log.exception(
+                "unhandled_error", request_id=request_id, path=scope.get("path", "")[:200]
+            )
+            if started_response:
+                raise
+            body = b'{"detail":"internal server error","request_id":"' + request_id.encode() + b'"}'
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            if self.observe is not None:
+                self.observe(route, scope.get("method", ""), status, elapsed)
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                request_id=request_id,
+                user_id=state.get(STATE_USER_ID),
+                client_ip=client_ip,
+            )

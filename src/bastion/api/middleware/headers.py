@@ -1,0 +1,50 @@
+"""Security headers on every response, errors and 429s included."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.security.headers import SecurityHeadersPolicy
+
+_STRIP = frozenset({b"server", b"x-powered-by"})
+
+
+class SecurityHeadersMiddleware:
+    """Adds the policy's headers to each response.
+
+    Args:
+        app: The wrapped application.
+        policy: Which headers to add.
+        docs_prefixes: Paths that get the docs CSP instead of the API one.
+        https_from_proxy: Whether ``X-Forwarded-Proto: https`` is believed
+            (only when the peer is a trusted proxy; decided by the caller).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: SecurityHeadersPolicy,
+        docs_prefixes: tuple[str, ...] = ("/docs", "/openapi.json"),
+    ) -> None:
+        self.app = app
+        self.docs_prefixes = docs_prefixes
+        self._api = policy.api_headers()
+        self._docs = policy.docs_headers()
+        self._hsts = policy.hsts_headers()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self._docs if scope["path"].startswith(self.docs_prefixes) else self._api
+        if scope.get("scheme") == "https":
+            extra = extra + self._hsts
+        names = {name for name, _ in extra} | _STRIP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k not in names]
+                message["headers"] = headers + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

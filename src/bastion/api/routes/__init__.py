@@ -1,0 +1,1 @@
+"""Routers, each built around a :class:`bastion.api.app.Bastion`."""

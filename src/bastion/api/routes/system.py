@@ -1,0 +1,82 @@
+"""Probes, metrics, JWKS and the blog post's ``/protected`` example."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from bastion.api.schemas import MessageOut
+from bastion.errors import BastionError, Unavailable
+from bastion.types import ADMIN, Principal
+
+if TYPE_CHECKING:
+    from bastion.api.app import Bastion
+
+_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def build_router(auth: Bastion) -> APIRouter:
+    """Probes, metrics, JWKS and ``/protected``."""
+    router = APIRouter()
+    container = auth.container
+
+    @router.get("/protected", response_model=MessageOut, tags=["example"], responses={401: {}})
+    async def protected(principal: Principal = Depends(auth.principal)) -> dict[str, str]:
+        """The blog post's example of a protected route."""
+        return {"message": f"Hello user {principal.user_id}"}
+
+    @router.get("/health", tags=["probes"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers. Touches no backend."""
+        return {"status": "ok"}
+
+    @router.get("/ready", tags=["probes"], responses={503: {}})
+    async def ready() -> Response:
+        """Readiness: the database answers."""
+        try:
+            await container.users.ping()
+        except (BastionError, OSError) as exc:
+            reason = exc.message if isinstance(exc, BastionError) else "unavailable"
+            return JSONResponse(
+                {"status": "unavailable", "database": reason},
+                status_code=503,
+                headers={"Retry-After": str(Unavailable().retry_after)},
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    async def metrics_text() -> Response:
+        auth.metrics.hash_queue.set(container.hash_pool.in_flight)
+        auth.metrics.event_queue.set(container.events.depth)
+        return Response(auth.metrics.render(), media_type=_PROMETHEUS)
+
+    if auth.settings.metrics_public:
+
+        @router.get("/metrics", tags=["probes"], response_class=Response)
+        async def public_metrics() -> Response:
+            """Prometheus metrics."""
+            return await metrics_text()
+
+    else:
+
+        @router.get(
+            "/metrics",
+            tags=["probes"],
+            response_class=Response,
+            dependencies=[Depends(auth.require(ADMIN))],
+            responses={401: {}, 403: {}},
+        )
+        async def admin_metrics() -> Response:
+            """Prometheus metrics (``admin``; ``BASTION_METRICS_PUBLIC=true`` opens them)."""
+            return await metrics_text()
+
+    @router.get("/.well-known/jwks.json", tags=["auth"], responses={404: {}})
+    async def jwks(request: Request) -> Response:
+        """Public signing keys (RFC 7517), under EdDSA or ES256 only."""
+        if auth.settings.jwt_algorithm == "HS256":
+            return JSONResponse({"detail": "no public keys: tokens are signed with HS256"}, 404)
+        body: dict[str, Any] = container.codec.ring.jwks()
+        return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+    return router

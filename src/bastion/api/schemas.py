@@ -1,0 +1,138 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from bastion.types import User
+
+#: SPEC: the whole string, ASCII only. ``re.ASCII`` keeps ``\w``-style
+#: look-alikes out; ``fullmatch`` refuses a trailing newline that ``$`` allows.
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{3,20}", re.ASCII)
+PERMISSION_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,64}", re.ASCII)
+MAX_EMAIL_LENGTH = 254
+
+
+def _username(value: str) -> str:
+    if not USERNAME_PATTERN.fullmatch(value):
+        raise ValueError("username must be 3-20 characters: letters A-Z, digits and underscore")
+    return value
+
+
+def _email(value: str) -> str:
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"email must be at most {MAX_EMAIL_LENGTH} characters")
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"email is not valid: {exc}") from None
+    local, _, domain = result.normalized.rpartition("@")
+    normalized = f"{local}@{domain.lower()}"
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"email must be at most {MAX_EMAIL_LENGTH} characters")
+    return normalized
+
+
+def _permission(value: str) -> str:
+    if not PERMISSION_PATTERN.fullmatch(value):
+        raise ValueError("permission names are 1-64 of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+Username = Annotated[StrictStr, AfterValidator(_username)]
+Email = Annotated[StrictStr, AfterValidator(_email)]
+Permission = Annotated[StrictStr, AfterValidator(_permission)]
+#: Length rules live in the password policy (configurable, with reason codes);
+#: the schema only bounds the work done before it runs.
+Password = Annotated[StrictStr, Field(max_length=4096)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class UserCreate(_Strict):
+    """Registration. Unknown fields (``permissions``!) are refused."""
+
+    username: Username
+    email: Email
+    age: Annotated[StrictInt, Field(ge=13, le=120)]
+    password: Password
+
+
+class PermissionsUpdate(_Strict):
+    """The complete new permission set of a user."""
+
+    permissions: Annotated[list[Permission], Field(max_length=100)]
+
+
+class PasswordChange(_Strict):
+    """A password change by the signed-in user."""
+
+    current_password: Password
+    new_password: Password
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it; ``email`` only to the user and to admins."""
+
+    id: int
+    username: str
+    email: str | None = None
+    age: int
+    permissions: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User, *, show_email: bool) -> UserOut:
+        """Render ``user``, with or without the address."""
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email if show_email else None,
+            age=user.age,
+            permissions=list(user.permissions),
+            created_at=user.created_at,
+        )
+
+
+class TokenOut(BaseModel):
+    """RFC 6749 §5.1 access token response."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - RFC 6749 token type
+    expires_in: int
+    refresh_token: str
+
+
+class MessageOut(BaseModel):
+    """``GET /protected``."""
+
+    message: str
+
+
+class EventOut(BaseModel):
+    """One security event."""
+
+    id: int
+    at: datetime
+    type: str
+    outcome: str
+    user_id: int | None
+    username: str | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    detail: dict[str, object]
+
+
+class EventsPage(BaseModel):
+    """A page of ``GET /events``."""
+
+    events: list[EventOut]
+    next_cursor: str | None

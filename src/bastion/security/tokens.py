@@ -1,0 +1,139 @@
+"""Access tokens: JWTs profiled after RFC 9068 and verified per RFC 8725.
+
+Verification trusts nothing in the token before the signature checks out: the
+key is chosen by ``kid`` from our own ring, never taken from the header
+(``jwk``, ``jku``, ``x5u``, ``x5c``), and the algorithm must be the one that
+key is bound to, which defeats ``alg: none`` and algorithm confusion
+(CVE-2015-9235, CVE-2022-29217).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import jwt
+
+from bastion.errors import InvalidToken
+from bastion.security.keys import KeyRing
+from bastion.types import Clock, Principal
+
+#: RFC 9068 §2.1: the media type of access tokens, which tells them apart from
+#: ID tokens and other JWTs signed by the same keys.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type
+_ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Our tokens are far smaller; anything larger is refused unparsed.
+MAX_TOKEN_BYTES = 8 * 1024
+#: Clock skew tolerated between instances (RFC 8725 §3.10 asks for "small").
+LEEWAY_SECONDS = 5
+REQUIRED_CLAIMS = ("sub", "exp", "iat", "jti", "iss", "aud", "sid")
+#: Header parameters that would carry key material or point at it.
+_KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+
+
+class AccessTokenCodec:
+    """Issues and verifies access tokens with a :class:`KeyRing`.
+
+    Args:
+        ring: Keys; the newest signs. Replace ``ring`` to rotate.
+        issuer: ``iss`` to put in and demand.
+        audience: ``aud`` to put in and demand (one audience per purpose).
+        ttl: Lifetime in seconds.
+        clock: Time source.
+    """
+
+    def __init__(
+        self, ring: KeyRing, *, issuer: str, audience: str, ttl: int, clock: Clock
+    ) -> None:
+        self.ring = ring
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+        self._clock = clock
+
+    def issue(
+        self, *, user_id: int, session_id: str, permissions: tuple[str, ...], version: int
+    ) -> str:
+        """Sign a new access token.
+
+        Args:
+            user_id: Becomes ``sub`` (as a string, RFC 7519 §4.1.2).
+            session_id: Becomes ``sid``.
+            permissions: Becomes ``permissions``.
+            version: The user's token version (``ver``), bumped to revoke
+                every earlier token of the user at once.
+        """
+        key = self.ring.signing_key
+        now = int(self._clock.now())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": str(user_id),
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": secrets.token_urlsafe(12),
+            "sid": session_id,
+            "ver": version,
+            "permissions": list(permissions),
+        }
+        headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+        return jwt.encode(claims, key.private, algorithm=key.algorithm, headers=headers)
+
+    def verify(self, token: str) -> tuple[Principal, int]:
+        """Verify ``token`` and return its principal and token version.
+
+        Raises:
+            InvalidToken: for every failure, with no detail an attacker could use.
+        """
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        kid = header.get("kid")
+        typ = header.get("typ")
+        if not isinstance(kid, str) or not isinstance(typ, str):
+            raise InvalidToken()
+        if typ.lower() not in _ACCEPTED_TYPES or "crit" in header or _KEY_HEADERS & header.keys():
+            raise InvalidToken()
+        key = self.ring.find(kid)
+        if key is None or header.get("alg") != key.algorithm:
+            raise InvalidToken()
+        try:
+            claims = jwt.decode(
+                token,
+                key.public,
+                algorithms=[key.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS), "verify_sub": False},
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise InvalidToken() from exc
+        return _principal(claims, now=self._clock.now())
+
+
+def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
+    sub, sid, jti = claims["sub"], claims["sid"], claims["jti"]
+    permissions = claims.get("permissions", [])
+    version = claims.get("ver", 0)
+    iat, exp = claims["iat"], claims["exp"]
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 19):
+        raise InvalidToken()
+    if not (isinstance(sid, str) and isinstance(jti, str) and isinstance(version, int)):
+        raise InvalidToken()
+    if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
+        raise InvalidToken()
+    if isinstance(iat, bool) or not isinstance(iat, int | float) or iat > now + LEEWAY_SECONDS:
+        raise InvalidToken()
+    principal = Principal(
+        user_id=int(sub),
+        session_id=sid,
+        token_id=jti,
+        permissions=frozenset(permissions),
+        issued_at=float(iat),
+        expires_at=float(exp),
+    )
+    return principal, version

@@ -1,0 +1,1 @@
+"""Use-cases: async, framework-free, depending on storage protocols only."""

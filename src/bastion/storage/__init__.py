@@ -1,0 +1,1 @@
+"""Storage: protocols the services depend on, and their implementations."""

@@ -1,0 +1,192 @@
+"""The seams between services and storage: small protocols and plain records.
+
+Services depend on these alone; ``bastion.bootstrap`` picks the implementations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bastion.types import User
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    """A user with the secrets the services need and the API never shows.
+
+    Attributes:
+        user: The public part.
+        password_hash: Self-describing hash string.
+        token_version: Bumped to revoke every access token issued before.
+    """
+
+    user: User
+    password_hash: str
+    token_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """What registration stores."""
+
+    username: str
+    email: str
+    age: int
+    password_hash: str
+    permissions: tuple[str, ...]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A stored refresh token, found by the digest of its value.
+
+    Attributes:
+        session_id: Its family.
+        user_id: The owner.
+        expires_at: Epoch seconds.
+        used_at: When it was exchanged, or ``None`` while unspent.
+        session_revoked: Whether its whole family is dead.
+    """
+
+    session_id: str
+    user_id: int
+    expires_at: float
+    used_at: float | None
+    session_revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A durable "tokens before this are dead" mark, kept until they expire.
+
+    Attributes:
+        subject: ``"session:<sid>"`` or ``"user:<id>"``.
+        min_version: For a user: tokens with a lower ``ver`` are dead. For a
+            session: unused (every token of the session is dead).
+        expires_at: When every token the mark can apply to has expired.
+    """
+
+    subject: str
+    min_version: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """One security event (OWASP logging vocabulary)."""
+
+    at: float
+    type: str
+    outcome: str
+    user_id: int | None = None
+    username: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of ``GET /events``; ``before_id`` is the pagination cursor."""
+
+    type: str | None = None
+    user_id: int | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+class UserStore(Protocol):
+    """Accounts. Uniqueness of username and email is the store's to enforce."""
+
+    async def create(self, new: NewUser) -> User:
+        """Insert; raise :class:`bastion.errors.Conflict` if a unique value is taken."""
+        ...
+
+    async def get(self, user_id: int) -> StoredUser | None:
+        """By id."""
+        ...
+
+    async def get_by_username(self, username: str) -> StoredUser | None:
+        """By username, case-insensitively."""
+        ...
+
+    async def search(self, term: str, limit: int) -> list[User]:
+        """Users whose username contains ``term`` literally, case-insensitively."""
+        ...
+
+    async def set_permissions(
+        self, user_id: int, permissions: tuple[str, ...], revocation: Revocation
+    ) -> StoredUser | None:
+        """Replace permissions, bump the token version and record ``revocation``."""
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Store a new hash (password change or rehash on login)."""
+        ...
+
+    async def delete(self, user_id: int, revocation: Revocation) -> bool:
+        """Delete the user and its sessions, and record ``revocation``."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Sessions (refresh-token families) and their refresh tokens."""
+
+    async def create(
+        self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
+    ) -> None:
+        """Open a session with its first refresh token."""
+        ...
+
+    async def find(self, digest: str) -> RefreshRecord | None:
+        """The refresh token with this digest."""
+        ...
+
+    async def spend(self, digest: str, *, now: float) -> bool:
+        """Mark the token used; ``False`` if it already was (atomic)."""
+        ...
+
+    async def add_token(
+        self, *, session_id: str, digest: str, now: float, expires_at: float
+    ) -> None:
+        """Add the next refresh token of a family."""
+        ...
+
+    async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:
+        """End sessions and record a revocation of each, in one transaction."""
+        ...
+
+    async def active_sessions(self, user_id: int, *, now: float) -> list[str]:
+        """Ids of the user's sessions that are neither revoked nor expired."""
+        ...
+
+
+class RevocationStore(Protocol):
+    """The durable log of revocations, read by every instance's cache."""
+
+    async def load(self, *, after_id: int, now: float) -> tuple[list[Revocation], int]:
+        """Unexpired revocations with an id above ``after_id``, and the highest id."""
+        ...
+
+
+class EventStore(Protocol):
+    """Security events."""
+
+    async def add_many(self, events: Sequence[SecurityEvent]) -> None:
+        """Insert a batch."""
+        ...
+
+    async def query(self, query: EventQuery) -> list[SecurityEvent]:
+        """Newest first, filtered."""
+        ...
