@@ -1,0 +1,143 @@
+"""Real PostgreSQL and Redis servers for the test session, on loopback ports.
+
+Started by the test run itself in a temporary directory and removed at the
+end: nothing to install by hand beyond the server binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not candidates:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (scripts/test installs it)")
+    return candidates[-1]
+
+
+def _as_postgres_user() -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--"]
+    return []
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster."""
+
+    port: int
+    datadir: Path
+
+    @property
+    def admin_dsn(self) -> str:
+        """asyncpg DSN of the maintenance database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy URL of ``database``."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run pg_ctl on this cluster (stop/start in fault tests)."""
+        subprocess.run(
+            [*_as_postgres_user(), _pg_bin("pg_ctl"), "-D", str(self.datadir), "-w", *args],
+            check=True,
+            capture_output=True,
+        )
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a PostgreSQL cluster on a free loopback port; remove it afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="bastion-pg-"))
+    datadir = base / "data"
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    port = free_port()
+    run_as = _as_postgres_user()
+    subprocess.run(
+        [*run_as, _pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust",
+         "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    server = PostgresServer(port, datadir)
+    server.pg_ctl("-o", options, "-l", str(base / "log"), "start")
+    try:
+        _wait_for_port(port)
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.pg_ctl("-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class RedisServer:
+    """A throwaway Redis server."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        """Redis URL of database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """Start redis-server on a free loopback port without persistence."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (scripts/test installs it)")
+    workdir = tempfile.mkdtemp(prefix="bastion-redis-")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", workdir, "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        yield RedisServer(port, process)
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
