@@ -10,6 +10,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from limits import parse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bastion.config import Settings
@@ -26,7 +27,10 @@ from bastion.services.passwords import PasswordService
 from bastion.services.users import UserService
 from bastion.storage.database import create_engine
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
+from bastion.storage.limits_memory import MemoryRateLimitStore
+from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import upgrade
+from bastion.storage.protocols import RateLimitStore, RateRule
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
@@ -38,6 +42,8 @@ log = logging.getLogger("bastion")
 REVOCATION_POLL_SECONDS = 1.0
 #: How often each instance looks for a rotated key (SPEC: within 60 s).
 KEY_RELOAD_SECONDS = 15.0
+#: How often idle clients are dropped from the in-process limiter.
+LIMIT_PRUNE_SECONDS = 30.0
 
 
 def build_key_ring(settings: Settings, key_file: KeyFile, now: float) -> KeyRing:
@@ -45,6 +51,30 @@ def build_key_ring(settings: Settings, key_file: KeyFile, now: float) -> KeyRing
     if settings.secret_key is not None and settings.jwt_algorithm == "HS256":
         return KeyRing([key_from_secret(settings.secret_key.get_secret_value().encode("utf-8"))])
     return key_file.load_or_create(settings.jwt_algorithm, now=now)
+
+
+def rate_rule(name: str, rate: str, *, fail_closed: bool = False) -> RateRule:
+    """A :class:`RateRule` from ``limits`` notation (``"100/minute"``)."""
+    item = parse(rate)
+    return RateRule(name, item.amount, item.get_expiry(), fail_closed)
+
+
+@dataclass(frozen=True)
+class RateRules:
+    """The three per-client budgets of SPEC."""
+
+    default: RateRule
+    login: RateRule
+    register: RateRule
+
+    @classmethod
+    def of(cls, settings: Settings) -> RateRules:
+        """The rules configured in ``settings``."""
+        return cls(
+            default=rate_rule("default", settings.rate_limit),
+            login=rate_rule("login", settings.login_rate_limit, fail_closed=True),
+            register=rate_rule("register", settings.register_rate_limit, fail_closed=True),
+        )
 
 
 @dataclass
@@ -64,6 +94,10 @@ class Container:
     events: EventRecorder
     user_service: UserService
     auth_service: AuthService
+    rate_store: RateLimitStore
+    local_rate_store: MemoryRateLimitStore
+    rules: RateRules
+    redis_limits: RedisRateLimitStore | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _revocation_cursor: int = 0
     _key_mtime: float = 0.0
@@ -81,6 +115,7 @@ class Container:
             asyncio.create_task(self._poll_revocations(), name="bastion-revocations")
         )
         self._tasks.append(asyncio.create_task(self._poll_keys(), name="bastion-keys"))
+        self._tasks.append(asyncio.create_task(self._prune_limits(), name="bastion-limits"))
 
     async def stop(self) -> None:
         """Flush events, stop background work, release connections and threads."""
@@ -113,6 +148,13 @@ class Container:
                 continue
             except Exception:
                 log.exception("revocation sync failed")
+
+    async def _prune_limits(self) -> None:
+        while True:
+            await asyncio.sleep(LIMIT_PRUNE_SECONDS)
+            self.local_rate_store.prune(self.clock.now())
+            if isinstance(self.rate_store, MemoryRateLimitStore):
+                self.rate_store.prune(self.clock.now())
 
     async def _poll_keys(self) -> None:
         while True:
@@ -179,7 +221,13 @@ def build(
         refresh_ttl=settings.refresh_token_ttl,
         reuse_interval=settings.refresh_reuse_interval,
     )
+    local_limits = MemoryRateLimitStore()
+    redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
+        rate_store=redis_limits or local_limits,
+        local_rate_store=local_limits,
+        redis_limits=redis_limits,
+        rules=RateRules.of(settings),
         settings=settings,
         clock=clock,
         engine=engine,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope
 
 from bastion.api.context import request_context
 from bastion.api.errors import install_error_handlers
@@ -19,8 +20,9 @@ from bastion.api.middleware.authentication import (
     AuthenticationMiddleware,
 )
 from bastion.api.middleware.bodylimit import BodyLimitMiddleware
-from bastion.api.middleware.context import RequestContextMiddleware
+from bastion.api.middleware.context import STATE_USER_ID, RequestContextMiddleware
 from bastion.api.middleware.headers import SecurityHeadersMiddleware
+from bastion.api.middleware.ratelimit import RateLimitMiddleware
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
@@ -32,6 +34,7 @@ from bastion.errors import Forbidden, InvalidToken, MissingToken
 from bastion.logs import configure_logging
 from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
+from bastion.storage.protocols import RateRule
 from bastion.types import Clock, Principal, User
 
 #: Declared for the OpenAPI document ("Authorize" in the docs); the token is
@@ -124,7 +127,9 @@ class Bastion:
         ):
             app.include_router(router, prefix=prefix)
         install_error_handlers(app)
-        self._add_middleware(app, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json"))
+        self._add_middleware(
+            app, prefix=prefix, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json")
+        )
         original = app.router.lifespan_context
 
         @contextlib.asynccontextmanager
@@ -138,7 +143,17 @@ class Bastion:
 
         app.router.lifespan_context = lifespan
 
-    def _add_middleware(self, app: FastAPI, *, docs_prefixes: tuple[str, ...]) -> None:
+    async def _rate_limited(self, scope: Scope, rule: RateRule) -> None:
+        await self.container.events.record(
+            "excess_rate_limit_exceeded",
+            outcome="failure",
+            context=request_context(Request(scope)),
+            user_id=scope.get("state", {}).get(STATE_USER_ID),
+            rule=rule.name,
+            limit=f"{rule.limit}/{rule.window}s",
+        )
+
+    def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
         # Added innermost first: the last one added runs first.
         app.add_middleware(
             AuthenticationMiddleware, authenticate=self.container.auth_service.authenticate
@@ -152,6 +167,17 @@ class Bastion:
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                 allow_credentials=False,
             )
+        container = self.container
+        app.add_middleware(
+            RateLimitMiddleware,
+            store=container.rate_store,
+            default=container.rules.default,
+            login=container.rules.login,
+            register=container.rules.register,
+            prefix=prefix,
+            on_exceeded=self._rate_limited,
+            fallback=container.local_rate_store,
+        )
         app.add_middleware(
             RequestContextMiddleware,
             resolver=ClientResolver(self.settings.trusted_proxies),

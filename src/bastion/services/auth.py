@@ -3,7 +3,15 @@ change, and access-token checks."""
 
 from __future__ import annotations
 
-from bastion.errors import InvalidCredentials, InvalidGrant, InvalidToken, WrongPassword
+import math
+
+from bastion.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidToken,
+    Throttled,
+    WrongPassword,
+)
 from bastion.security.opaque import (
     MAX_OPAQUE_TOKEN_LENGTH,
     digest_opaque_token,
@@ -14,6 +22,7 @@ from bastion.security.revocation import RevocationList
 from bastion.security.tokens import AccessTokenCodec
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
+from bastion.services.throttle import LoginThrottle
 from bastion.storage.protocols import SessionStore, StoredUser, UserStore
 from bastion.types import Clock, Principal, RequestContext, TokenPair
 
@@ -49,6 +58,7 @@ class AuthService:
         clock: Clock,
         refresh_ttl: int,
         reuse_interval: int,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -59,6 +69,7 @@ class AuthService:
         self._clock = clock
         self._refresh_ttl = refresh_ttl
         self._reuse_interval = reuse_interval
+        self._throttle = throttle or LoginThrottle()
 
     # -- access tokens ---------------------------------------------------------
 
@@ -86,11 +97,24 @@ class AuthService:
         Unknown users cost one dummy verification and get the same
         :class:`InvalidCredentials` as a wrong password.
         """
+        now = self._clock.now()
+        client = context.ip if context and context.ip else "unknown"
+        wait = self._throttle.retry_after(username, client, now)
+        if wait > 0:
+            await self._events.record(
+                "authn_login_lock",
+                outcome="failure",
+                context=context,
+                username=username[:_MAX_LOGIN_NAME],
+                retry_after=round(wait, 1),
+            )
+            raise Throttled("too many failed logins, retry later", retry_after=math.ceil(wait))
         stored = None
         if len(username) <= _MAX_LOGIN_NAME and username.isascii():
             stored = await self._users.get_by_username(username)
         valid = await self._passwords.verify(stored.password_hash if stored else None, password)
         if stored is None or not valid:
+            self._throttle.failure(username, client, now)
             await self._events.record(
                 "authn_login_fail",
                 outcome="failure",
@@ -99,6 +123,7 @@ class AuthService:
                 username=username[:_MAX_LOGIN_NAME],
             )
             raise InvalidCredentials()
+        self._throttle.success(username, client)
         if self._passwords.needs_rehash(stored.password_hash):
             upgraded = await self._passwords.hash(password)
             await self._users.set_password_hash(stored.user.id, upgraded)

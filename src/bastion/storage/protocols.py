@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bastion.security.ratelimit import RateDecision
 from bastion.types import User
 
 
@@ -189,4 +190,31 @@ class EventStore(Protocol):
 
     async def query(self, query: EventQuery) -> list[SecurityEvent]:
         """Newest first, filtered."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateRule:
+    """One rate limit: ``limit`` hits per ``window`` seconds per client.
+
+    Attributes:
+        name: Identifies the rule in keys and headers (``default``, ``login``...).
+        limit: Hits allowed in any window.
+        window: Window length in seconds.
+        fail_closed: With the shared store unreachable, refuse (503) rather
+            than fall back to the local limiter.
+    """
+
+    name: str
+    limit: int
+    window: int
+    fail_closed: bool = False
+
+
+class RateLimitStore(Protocol):
+    """Counts hits per rule and client."""
+
+    async def hit(self, rule: RateRule, key: str, now: float) -> RateDecision:
+        """Count a hit if it fits; raise :class:`bastion.errors.Unavailable`
+        when the store cannot be reached."""
         ...

@@ -34,17 +34,24 @@ def build_router(auth: Bastion) -> APIRouter:
 
     @router.get("/ready", tags=["probes"], responses={503: {}})
     async def ready() -> Response:
-        """Readiness: the database answers."""
-        try:
-            await container.users.ping()
-        except (BastionError, OSError) as exc:
-            reason = exc.message if isinstance(exc, BastionError) else "unavailable"
+        """Readiness: the database (and Redis, when configured) answer."""
+        checks: dict[str, str] = {}
+        probes = [("database", container.users.ping)]
+        if container.redis_limits is not None:
+            probes.append(("redis", container.redis_limits.ping))
+        for name, probe in probes:
+            try:
+                await probe()
+                checks[name] = "ok"
+            except (BastionError, OSError):
+                checks[name] = "unavailable"
+        if any(value != "ok" for value in checks.values()):
             return JSONResponse(
-                {"status": "unavailable", "database": reason},
+                {"status": "unavailable", **checks},
                 status_code=503,
                 headers={"Retry-After": str(Unavailable().retry_after)},
             )
-        return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "ok", **checks})
 
     async def metrics_text() -> Response:
         auth.metrics.hash_queue.set(container.hash_pool.in_flight)
