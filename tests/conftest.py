@@ -77,9 +77,7 @@ SettingsFactory = Callable[..., Awaitable[Settings]]
 
 
 @pytest.fixture
-def make_settings(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> SettingsFactory:
+def make_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> SettingsFactory:
     """Build settings for this test's backend; keyword arguments override."""
 
     async def factory(**overrides: Any) -> Settings:
@@ -218,3 +216,33 @@ async def make_admin(server: RunningServer, username: str = "root") -> dict[str,
         permissions=("admin",),
     )
     return {"id": user.id, "username": user.username}
+
+
+# -- one server per module and backend ---------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """One Bastion server per test module and backend, for tests that refuse
+    input or use names of their own: a server per test costs ~0.3 s."""
+    values: dict[str, Any] = {"data_dir": tmp_path_factory.mktemp("shared") / "data", **UNLIMITED}
+    if request.param == "postgres":
+        pg_server: PostgresServer = request.getfixturevalue("pg")
+        values["database_url"] = await fresh_database(pg_server)
+    stack: list[Callable[[], Awaitable[None]]] = []
+    app = create_app(Settings(_env_file=None, **values))
+    base_url = await _serve(app, stack)
+    try:
+        yield RunningServer(app, base_url)
+    finally:
+        for stop in reversed(stack):
+            await stop()
+
+
+@pytest.fixture
+async def shared_client(shared_server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``shared_server``."""
+    async with httpx.AsyncClient(base_url=shared_server.base_url, timeout=30) as http:
+        yield http
