@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from bastion import Settings, create_app
 from bastion.api.app import Bastion
+from bastion.types import Clock
 from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 # The machine's own BASTION_* variables must not leak into tests.
@@ -138,9 +140,11 @@ async def start_server(make_settings: SettingsFactory) -> AsyncIterator[ServerFa
     """Start Bastion servers with given settings overrides (or a ready ``Settings``)."""
     stack: list[Callable[[], Awaitable[None]]] = []
 
-    async def factory(settings: Settings | None = None, **overrides: Any) -> RunningServer:
+    async def factory(
+        settings: Settings | None = None, *, clock: Clock | None = None, **overrides: Any
+    ) -> RunningServer:
         settings = settings or await make_settings(**overrides)
-        app = create_app(settings)
+        app = create_app(settings, clock=clock)
         base_url = await _serve(app, stack)
         return RunningServer(app, base_url)
 
@@ -163,6 +167,21 @@ async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # -- helpers ---------------------------------------------------------------------
+
+
+class ManualClock:
+    """A clock that moves only when told to (no patching of time)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.current = time.time() if start is None else start
+
+    def now(self) -> float:
+        """The current fake time."""
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        """Move forward."""
+        self.current += seconds
 
 
 async def register(

@@ -108,7 +108,14 @@ class AccessTokenCodec:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": list(REQUIRED_CLAIMS), "verify_sub": False},
+                # Time claims are checked below against the injected clock.
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_sub": False,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken() from exc
@@ -126,7 +133,12 @@ def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
         raise InvalidToken()
     if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
         raise InvalidToken()
-    if isinstance(iat, bool) or not isinstance(iat, int | float) or iat > now + LEEWAY_SECONDS:
+    nbf = claims.get("nbf", iat)
+    for value in (iat, exp, nbf):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToken()
+    # RFC 7519 §4.1.4-6 with a small leeway for clock skew between instances.
+    if exp <= now - LEEWAY_SECONDS or iat > now + LEEWAY_SECONDS or nbf > now + LEEWAY_SECONDS:
         raise InvalidToken()
     principal = Principal(
         user_id=int(sub),
