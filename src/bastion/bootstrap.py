@@ -30,7 +30,8 @@ from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import upgrade
-from bastion.storage.protocols import RateLimitStore, RateRule
+from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
+from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
@@ -98,6 +99,7 @@ class Container:
     local_rate_store: MemoryRateLimitStore
     rules: RateRules
     redis_limits: RedisRateLimitStore | None = None
+    revocation_bus: RedisRevocationBus | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _revocation_cursor: int = 0
     _key_mtime: float = 0.0
@@ -116,6 +118,13 @@ class Container:
         )
         self._tasks.append(asyncio.create_task(self._poll_keys(), name="bastion-keys"))
         self._tasks.append(asyncio.create_task(self._prune_limits(), name="bastion-limits"))
+        if self.revocation_bus is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.revocation_bus.listen(self._apply_revocation),
+                    name="bastion-revocation-bus",
+                )
+            )
 
     async def stop(self) -> None:
         """Flush events, stop background work, release connections and threads."""
@@ -126,8 +135,15 @@ class Container:
                 await task
         self._tasks.clear()
         await self.events.stop()
+        if self.revocation_bus is not None:
+            await self.revocation_bus.close()
+        if self.redis_limits is not None:
+            await self.redis_limits.close()
         await self.engine.dispose()
         self.hash_pool.close()
+
+    def _apply_revocation(self, mark: Revocation) -> None:
+        self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
 
     async def sync_revocations(self) -> None:
         """Apply revocations recorded since the last sync (by any instance)."""
@@ -207,8 +223,9 @@ def build(
     )
     revocations = RevocationList()
     events = EventRecorder(SqlEventStore(engine), clock)
+    bus = RedisRevocationBus(settings.redis_url) if settings.redis_url else None
     user_service = UserService(
-        users, passwords, events, revocations, clock, settings.access_token_ttl
+        users, passwords, events, revocations, clock, settings.access_token_ttl, bus
     )
     auth_service = AuthService(
         users=users,
@@ -220,6 +237,7 @@ def build(
         clock=clock,
         refresh_ttl=settings.refresh_token_ttl,
         reuse_interval=settings.refresh_reuse_interval,
+        broadcaster=bus,
     )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
@@ -227,6 +245,7 @@ def build(
         rate_store=redis_limits or local_limits,
         local_rate_store=local_limits,
         redis_limits=redis_limits,
+        revocation_bus=bus,
         rules=RateRules.of(settings),
         settings=settings,
         clock=clock,

@@ -27,6 +27,10 @@ MAX_TOKEN_BYTES = 8 * 1024
 #: Clock skew tolerated between instances (RFC 8725 §3.10 asks for "small").
 LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ("sub", "exp", "iat", "jti", "iss", "aud", "sid")
+#: Largest user id a database column holds (signed 64-bit).
+_MAX_USER_ID = 2**63 - 1
+#: Bound of the time claims (the year 9999): beyond it a value is not a time.
+_MAX_TIME = 253_402_300_799
 #: Header parameters that would carry key material or point at it.
 _KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 
@@ -129,6 +133,9 @@ def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
     iat, exp = claims["iat"], claims["exp"]
     if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 19):
         raise InvalidToken()
+    # 19 digits still exceed a signed 64-bit id, which the database cannot look up.
+    if int(sub) > _MAX_USER_ID:
+        raise InvalidToken()
     if not (isinstance(sid, str) and isinstance(jti, str) and isinstance(version, int)):
         raise InvalidToken()
     if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
@@ -136,6 +143,11 @@ def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
     nbf = claims.get("nbf", iat)
     for value in (iat, exp, nbf):
         if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToken()
+        # json.loads accepts Infinity, NaN and integers of any size: an exp of
+        # Infinity never expires, NaN fails every comparison (so passes every
+        # "too late" check), and float() of a huge integer raises.
+        if not -_MAX_TIME <= value <= _MAX_TIME:
             raise InvalidToken()
     # RFC 7519 §4.1.4-6 with a small leeway for clock skew between instances.
     if exp <= now - LEEWAY_SECONDS or iat > now + LEEWAY_SECONDS or nbf > now + LEEWAY_SECONDS:

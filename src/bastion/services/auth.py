@@ -18,12 +18,19 @@ from bastion.security.opaque import (
     new_opaque_token,
     new_session_id,
 )
-from bastion.security.revocation import RevocationList
+from bastion.security.revocation import SESSION_PREFIX, RevocationList
 from bastion.security.tokens import AccessTokenCodec
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import LoginThrottle
-from bastion.storage.protocols import SessionStore, StoredUser, UserStore
+from bastion.storage.protocols import (
+    NullBroadcaster,
+    Revocation,
+    RevocationBroadcaster,
+    SessionStore,
+    StoredUser,
+    UserStore,
+)
 from bastion.types import Clock, Principal, RequestContext, TokenPair
 
 #: Login names are at most 20 characters; longer input is looked up as nobody
@@ -59,6 +66,7 @@ class AuthService:
         refresh_ttl: int,
         reuse_interval: int,
         throttle: LoginThrottle | None = None,
+        broadcaster: RevocationBroadcaster | None = None,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -70,6 +78,7 @@ class AuthService:
         self._refresh_ttl = refresh_ttl
         self._reuse_interval = reuse_interval
         self._throttle = throttle or LoginThrottle()
+        self._broadcaster = broadcaster or NullBroadcaster()
 
     # -- access tokens ---------------------------------------------------------
 
@@ -254,6 +263,9 @@ class AuthService:
         await self._sessions.revoke(session_ids, now=now, expires_at=expires_at)
         for sid in session_ids:
             self._revocations.revoke_session(sid, expires_at)
+        await self._broadcaster.publish(
+            [Revocation(f"{SESSION_PREFIX}{sid}", 0, expires_at) for sid in session_ids]
+        )
 
     async def _open_session(self, stored: StoredUser) -> TokenPair:
         now = self._clock.now()

@@ -6,7 +6,13 @@ from bastion.errors import Forbidden, NotFound
 from bastion.security.revocation import DELETED, USER_PREFIX, RevocationList
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
-from bastion.storage.protocols import NewUser, Revocation, UserStore
+from bastion.storage.protocols import (
+    NewUser,
+    NullBroadcaster,
+    Revocation,
+    RevocationBroadcaster,
+    UserStore,
+)
 from bastion.types import ADMIN, Clock, Principal, RequestContext, User
 
 MAX_SEARCH_RESULTS = 50
@@ -22,6 +28,7 @@ class UserService:
         revocations: This instance's revocation list, updated at once.
         clock: Time source.
         access_ttl: Access token lifetime: how long a revocation must be kept.
+        broadcaster: Announces revocations to other instances at once.
     """
 
     def __init__(
@@ -32,6 +39,7 @@ class UserService:
         revocations: RevocationList,
         clock: Clock,
         access_ttl: int,
+        broadcaster: RevocationBroadcaster | None = None,
     ) -> None:
         self._users = users
         self._passwords = passwords
@@ -39,6 +47,7 @@ class UserService:
         self._revocations = revocations
         self._clock = clock
         self._access_ttl = access_ttl
+        self._broadcaster = broadcaster or NullBroadcaster()
 
     async def register(
         self,
@@ -99,6 +108,9 @@ class UserService:
         if stored is None:
             raise NotFound("user not found")
         self._revocations.revoke_user_before(user_id, stored.token_version, expires_at)
+        await self._broadcaster.publish(
+            [Revocation(mark.subject, stored.token_version, expires_at)]
+        )
         await self._events.record(
             "authz_change",
             context=context,
@@ -133,6 +145,7 @@ class UserService:
         if not await self._users.delete(user_id, mark):
             raise NotFound("user not found")
         self._revocations.revoke_user_before(user_id, DELETED, expires_at)
+        await self._broadcaster.publish([mark])
         await self._events.record(
             "user_deleted", context=context, user_id=user_id, actor=actor.user_id
         )

@@ -6,6 +6,8 @@ concurrent instances cannot over-admit.
 
 from __future__ import annotations
 
+import contextlib
+
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -31,6 +33,7 @@ class RedisRateLimitStore:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             key_prefix="bastion",
+            implementation="redispy",
         )
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._items: dict[str, RateLimitItemPerSecond] = {}
@@ -54,6 +57,14 @@ class RedisRateLimitStore:
             # ``limits`` may wrap them. Any of them means "cannot count".
             raise Unavailable("the rate limiter is unavailable", retry_after=5) from exc
         return RateDecision(False, rule.limit, stats.remaining, max(0.0, stats.reset_time - now))
+
+    async def close(self) -> None:
+        """Release the connection pool."""
+        # ``limits`` exposes no close(); its redis-py bridge hands out the client.
+        get_connection = getattr(self._storage.bridge, "get_connection", None)
+        if get_connection is not None:
+            with contextlib.suppress(Exception):
+                await get_connection().aclose()
 
     async def ping(self) -> None:
         """Raise :class:`Unavailable` if Redis does not answer."""

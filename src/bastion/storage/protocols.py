@@ -218,3 +218,19 @@ class RateLimitStore(Protocol):
         """Count a hit if it fits; raise :class:`bastion.errors.Unavailable`
         when the store cannot be reached."""
         ...
+
+
+class RevocationBroadcaster(Protocol):
+    """Tells other instances about revocations at once (the database log is
+    the durable record; this is the fast path)."""
+
+    async def publish(self, marks: Sequence[Revocation]) -> None:
+        """Announce ``marks``; never raises (the log is the fallback)."""
+        ...
+
+
+class NullBroadcaster:
+    """The broadcaster of a single instance: nobody else to tell."""
+
+    async def publish(self, marks: Sequence[Revocation]) -> None:
+        """Do nothing."""

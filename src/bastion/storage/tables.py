@@ -46,6 +46,8 @@ users = Table(
     Column("permissions", Text, nullable=False, server_default="[]"),
     Column("token_version", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
+    # Never reuse a deleted user's id (revocations and events refer to it).
+    sqlite_autoincrement=True,
 )
 
 sessions = Table(

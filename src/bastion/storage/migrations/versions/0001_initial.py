@@ -34,6 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("username_key", name="uq_users_username_key"),
         sa.UniqueConstraint("email_key", name="uq_users_email_key"),
+        # Ids are never reused: revocation marks and events name users by id,
+        # and SQLite would otherwise hand a deleted user's id to the next one.
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "sessions",
