@@ -220,3 +220,17 @@ async def test_health_keeps_answering_during_a_login_flood(
     assert statuses <= {400, 429, 503}
     shed = [r for r in results[:-1] if r.status_code in (429, 503)]
     assert all(r.headers.get("retry-after") for r in shed)
+
+
+async def test_hsts_only_when_a_trusted_proxy_says_https(start_server: ServerFactory) -> None:
+    trusted = await start_server(trusted_proxies="127.0.0.1")
+    untrusted = await start_server()
+    https = {"X-Forwarded-Proto": "https"}
+    async with httpx.AsyncClient(base_url=trusted.base_url) as client:
+        via_proxy = await client.get("/health", headers=https)
+        plain = await client.get("/health")
+    async with httpx.AsyncClient(base_url=untrusted.base_url) as client:
+        spoofed = await client.get("/health", headers=https)
+    assert via_proxy.headers["strict-transport-security"].startswith("max-age=")
+    assert "strict-transport-security" not in plain.headers
+    assert "strict-transport-security" not in spoofed.headers

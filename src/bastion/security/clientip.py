@@ -47,6 +47,11 @@ class ClientResolver:
         """Whether ``address`` is a trusted proxy."""
         return any(address in network for network in self._trusted)
 
+    def trusts(self, peer: str) -> bool:
+        """Whether the direct peer ``peer`` (text) is a trusted proxy."""
+        address = _parse(peer)
+        return address is not None and bool(self._trusted) and self.is_trusted(address)
+
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client address as text (``"unknown"`` when there is no peer).
 

@@ -67,6 +67,12 @@ class RequestContextMiddleware:
         client_ip = self.resolver.resolve(
             peer[0] if peer else None, _header(scope, b"x-forwarded-for")
         )
+        if (
+            peer
+            and _header(scope, b"x-forwarded-proto") == "https"
+            and self.resolver.trusts(peer[0])
+        ):
+            scope["scheme"] = "https"
         state = state_of(scope)
         state[STATE_REQUEST_ID] = request_id
         state[STATE_CLIENT_IP] = client_ip

@@ -16,8 +16,6 @@ class SecurityHeadersMiddleware:
         app: The wrapped application.
         policy: Which headers to add.
         docs_prefixes: Paths that get the docs CSP instead of the API one.
-        https_from_proxy: Whether ``X-Forwarded-Proto: https`` is believed
-            (only when the peer is a trusted proxy; decided by the caller).
     """
 
     def __init__(
@@ -37,14 +35,17 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         extra = self._docs if scope["path"].startswith(self.docs_prefixes) else self._api
-        if scope.get("scheme") == "https":
-            extra = extra + self._hsts
         names = {name for name, _ in extra} | _STRIP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k not in names]
-                message["headers"] = headers + extra
+                headers += extra
+                # Read at response time: an inner middleware may have learnt
+                # from a trusted proxy that the request came over HTTPS.
+                if scope.get("scheme") == "https":
+                    headers += self._hsts
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
