@@ -58,6 +58,18 @@ class PostgresServer:
 
     port: int
     datadir: Path
+    options: str = ""
+    logfile: Path | None = None
+
+    def start(self) -> None:
+        """(Re)start the cluster with its loopback port and settings."""
+        log = ["-l", str(self.logfile)] if self.logfile else []
+        self.pg_ctl("-o", self.options, *log, "start")
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop at once, as a crash would (fault tests)."""
+        self.pg_ctl("-m", "immediate", "stop")
 
     @property
     def admin_dsn(self) -> str:
@@ -107,10 +119,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    server = PostgresServer(port, datadir)
-    server.pg_ctl("-o", options, "-l", str(base / "log"), "start")
+    server = PostgresServer(port, datadir, options, base / "log")
+    server.start()
     try:
-        _wait_for_port(port)
         yield server
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
