@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+#: Methods counted under their own name. HTTP lets a client send any token as
+#: a method; each new one would be a new time series kept for the life of the
+#: process, so the rest are counted as ``OTHER`` (the route label is bounded
+#: already: route templates and ``unmatched``).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class Metrics:
     """The counters Bastion keeps.
@@ -46,6 +52,7 @@ class Metrics:
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request."""
+        method = method if method in KNOWN_METHODS else "OTHER"
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 

@@ -31,6 +31,8 @@ REQUIRED_CLAIMS = ("sub", "exp", "iat", "jti", "iss", "aud", "sid")
 _MAX_USER_ID = 2**63 - 1
 #: Bound of the time claims (the year 9999): beyond it a value is not a time.
 _MAX_TIME = 253_402_300_799
+#: Verified tokens remembered per instance (about 1 KiB each).
+VERIFIED_CACHE_SIZE = 10_000
 #: Header parameters that would carry key material or point at it.
 _KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 
@@ -49,11 +51,25 @@ class AccessTokenCodec:
     def __init__(
         self, ring: KeyRing, *, issuer: str, audience: str, ttl: int, clock: Clock
     ) -> None:
-        self.ring = ring
+        self._ring = ring
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
         self._clock = clock
+        # Tokens already verified, by their exact text: a repeat costs a dict
+        # lookup and the expiry check instead of parsing and an HMAC/signature
+        # check. Cleared whenever the key ring changes, bounded in size.
+        self._verified: dict[str, tuple[Principal, int]] = {}
+
+    @property
+    def ring(self) -> KeyRing:
+        """The keys; assigning a new ring rotates and forgets verified tokens."""
+        return self._ring
+
+    @ring.setter
+    def ring(self, ring: KeyRing) -> None:
+        self._ring = ring
+        self._verified = {}
 
     def issue(
         self, *, user_id: int, session_id: str, permissions: tuple[str, ...], version: int
@@ -89,6 +105,12 @@ class AccessTokenCodec:
         Raises:
             InvalidToken: for every failure, with no detail an attacker could use.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached[0].expires_at > self._clock.now() - LEEWAY_SECONDS:
+                return cached
+            del self._verified[token]
+            raise InvalidToken()
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken()
         try:
@@ -123,7 +145,12 @@ class AccessTokenCodec:
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken() from exc
-        return _principal(claims, now=self._clock.now())
+        verified = _principal(claims, now=self._clock.now())
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            # Oldest first: dicts keep insertion order.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
+        return verified
 
 
 def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:

@@ -36,15 +36,28 @@ EVENT_TYPES = frozenset(
         "excess_rate_limit_exceeded",
     }
 )
+#: Events held in memory while the database catches up; beyond it, ``record``
+#: waits (backpressure) rather than dropping anything.
 QUEUE_SIZE = 10_000
+#: Events inserted per statement.
 BATCH_SIZE = 500
-_MAX_TEXT = 256
+#: First and longest pause between attempts while the database is unavailable.
+RETRY_DELAY = 0.1
+MAX_RETRY_DELAY = 5.0
+#: ``query`` waits this long for queued events to be written, then reads what
+#: is stored: with the database down, ``GET /events`` must answer 503 promptly
+#: rather than hang behind a writer that is retrying.
+QUERY_FLUSH_TIMEOUT = 2.0
+#: ``stop`` lets the writer finish this long before one last direct attempt.
+STOP_TIMEOUT = 5.0
 
 logger = structlog.get_logger("bastion.security")
 
 
-def _clip(value: str | None, limit: int = _MAX_TEXT) -> str | None:
-    return None if value is None else value[:limit]
+def _clip(value: str | None, limit: int) -> str | None:
+    # PostgreSQL text cannot hold NUL: one "a\x00b" username must not make an
+    # event unstorable. U+FFFD keeps the fact that something was there.
+    return None if value is None else value[:limit].replace("\x00", "\ufffd")
 
 
 class EventRecorder:
@@ -53,20 +66,48 @@ class EventRecorder:
     Args:
         store: Where events are kept.
         clock: Time source.
+        queue_size: Events held before ``record`` waits for room.
+        batch_size: Events written per ``add_many`` call at most.
+        retry_delay: First pause before retrying while the store is unavailable
+            (doubling up to :data:`MAX_RETRY_DELAY`).
+        query_flush_timeout: How long ``query`` waits for queued events.
+        stop_timeout: How long ``stop`` lets the writer finish.
+
+    Raises:
+        ValueError: for a queue or batch size below 1.
     """
 
-    def __init__(self, store: EventStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Clock,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        batch_size: int = BATCH_SIZE,
+        retry_delay: float = RETRY_DELAY,
+        query_flush_timeout: float = QUERY_FLUSH_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1:
+            raise ValueError("queue_size and batch_size must be at least 1")
         self._store = store
         self._clock = clock
-        self._queue: asyncio.Queue[SecurityEvent] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[SecurityEvent] = asyncio.Queue(queue_size)
+        self._batch_size = batch_size
+        self._retry_delay = retry_delay
+        self._query_flush_timeout = query_flush_timeout
+        self._stop_timeout = stop_timeout
+        # The batch being written. Kept here, not in the writer's locals, so
+        # that stopping the writer mid-retry does not lose it.
+        self._pending: list[SecurityEvent] = []
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def depth(self) -> int:
-        """Events waiting to be written."""
-        return self._queue.qsize()
+        """Events waiting to be written (queued or in the batch being written)."""
+        return self._queue.qsize() + len(self._pending)
 
     async def record(
         self,
@@ -113,58 +154,109 @@ class EventRecorder:
             self._task = asyncio.create_task(self._run(), name="bastion-event-writer")
 
     async def flush(self) -> None:
-        """Wait until every queued event is written (or the writer stops)."""
+        """Wait until every queued event is written.
+
+        Without a running writer, writes them here (and raises
+        :class:`bastion.errors.Unavailable` if the store is down).
+        """
         if self._task is None or self._task.done():
             await self._drain_once()
             return
         await self._idle.wait()
 
     async def stop(self) -> None:
-        """Write what is queued, then stop the writer."""
+        """Write what is queued, then stop the writer.
+
+        The writer gets :data:`STOP_TIMEOUT` seconds to finish; what it could
+        not write by then gets one last direct attempt. Events that still
+        cannot be stored are reported in the log (each was logged when
+        recorded).
+        """
         if self._task is not None:
+            if not self._task.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), self._stop_timeout)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(Unavailable):
+        try:
             await self._drain_once()
+        except Unavailable:
+            logger.error("events_not_stored", count=self.depth)
 
     async def query(self, query: EventQuery) -> list[SecurityEvent]:
-        """Stored events, newest first; queued ones are written first."""
-        await self.flush()
+        """Stored events, newest first; queued ones are written first.
+
+        Raises:
+            Unavailable: the store cannot be reached.
+        """
+        if self._task is None or self._task.done():
+            await self._drain_once()
+        else:
+            # Bounded: if the writer is stuck retrying, the store is most
+            # likely down, and the read below says so (503) instead of hanging.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self._query_flush_timeout)
         return await self._store.query(query)
 
-    def _take_batch(self) -> list[SecurityEvent]:
+    def _take_batch(self, room: int) -> list[SecurityEvent]:
         batch: list[SecurityEvent] = []
-        while len(batch) < BATCH_SIZE and not self._queue.empty():
+        while len(batch) < room and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
     async def _drain_once(self) -> None:
-        while batch := self._take_batch():
-            await self._store.add_many(batch)
+        while True:
+            if not self._pending:
+                self._pending = self._take_batch(self._batch_size)
+                if not self._pending:
+                    break
+            await self._write_pending()
         self._idle.set()
 
-    async def _run(self) -> None:
-        delay = 0.1
-        pending: list[SecurityEvent] = []
-        while True:
-            if not pending:
-                first = await self._queue.get()
-                pending = [first, *self._take_batch()]
+    async def _write_pending(self) -> None:
+        """Write ``self._pending``, emptying it; on :class:`Unavailable`, keep
+        what is not yet written and raise."""
+        try:
+            await self._store.add_many(self._pending)
+        except Unavailable:
+            raise
+        except Exception:
+            logger.exception("event_batch_rejected", count=len(self._pending))
+        else:
+            self._pending = []
+            return
+        # The store refused the batch for its content. Retrying it as is would
+        # block every later event behind it for good; write the events one by
+        # one instead, and drop only those refused (each was logged when
+        # recorded).
+        while self._pending:
+            event = self._pending[0]
             try:
-                await self._store.add_many(pending)
+                await self._store.add_many([event])
+            except Unavailable:
+                raise
+            except Exception:
+                logger.exception(
+                    "event_write_failed", event_type=event.type, request_id=event.request_id
+                )
+            del self._pending[0]
+
+    async def _run(self) -> None:
+        delay = self._retry_delay
+        while True:
+            if not self._pending:
+                first = await self._queue.get()
+                self._pending = [first, *self._take_batch(self._batch_size - 1)]
+            try:
+                await self._write_pending()
             except Unavailable:
                 # Keep the batch and retry: the database coming back must not
                 # cost us the events recorded while it was away.
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
                 continue
-            except Exception:
-                logger.exception("event_write_failed", count=len(pending))
-                await asyncio.sleep(delay)
-                continue
-            delay = 0.1
-            pending = []
+            delay = self._retry_delay
             if self._queue.empty():
                 self._idle.set()

@@ -32,6 +32,12 @@ def escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _holds_nul(text: str) -> bool:
+    # PostgreSQL text cannot hold U+0000 (asyncpg refuses to send it: a 500),
+    # and no username contains it, so such a lookup finds nobody on any backend.
+    return "\x00" in text
+
+
 def _user(row: Any) -> User:
     return User(
         id=int(row.id),
@@ -98,6 +104,8 @@ class SqlUserStore:
 
     @guarded
     async def get_by_username(self, username: str) -> StoredUser | None:
+        if _holds_nul(username):
+            return None
         query = select(*_COLUMNS).where(users.c.username_key == username.lower())
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
@@ -105,6 +113,8 @@ class SqlUserStore:
 
     @guarded
     async def search(self, term: str, limit: int) -> list[User]:
+        if _holds_nul(term):
+            return []
         pattern = f"%{escape_like(term.lower())}%"
         query = (
             select(*_COLUMNS)

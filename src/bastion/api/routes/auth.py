@@ -49,7 +49,8 @@ def _token_response(pair: TokenPair) -> JSONResponse:
 
 
 def _single(form: FormData, name: str) -> str | None:
-    """One form value; RFC 6749 §3.2 forbids repeating a parameter."""
+    """One form value; RFC 6749 §3.2 forbids repeating a parameter, and §3.1
+    treats a parameter sent without a value as omitted."""
     values = form.getlist(name)
     if len(values) > 1:
         raise ValueError(f"parameter {name!r} is repeated")
@@ -58,7 +59,7 @@ def _single(form: FormData, name: str) -> str | None:
     value = values[0]
     if not isinstance(value, str) or len(value) > _MAX_FIELD:
         raise ValueError(f"parameter {name!r} is malformed")
-    return value
+    return value or None
 
 
 def build_router(auth: Bastion) -> APIRouter:

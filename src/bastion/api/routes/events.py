@@ -18,6 +18,8 @@ from bastion.types import ADMIN, utc
 if TYPE_CHECKING:
     from bastion.api.app import Bastion
 
+_MAX_ID = 2**63 - 1
+
 
 def encode_cursor(event_id: int) -> str:
     """An opaque cursor for the page after ``event_id``."""
@@ -28,7 +30,9 @@ def decode_cursor(cursor: str) -> int:
     """Inverse of :func:`encode_cursor`; 422 for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if raw.startswith("e") and raw[1:].isdigit():
+        # Event ids are positive 64-bit integers: a forged larger number must
+        # be a 422, not a driver overflow (a 500).
+        if raw.startswith("e") and raw[1:].isdigit() and 0 < int(raw[1:]) <= _MAX_ID:
             return int(raw[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
