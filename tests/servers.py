@@ -90,8 +90,13 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a PostgreSQL cluster on a free loopback port; remove it afterwards."""
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a PostgreSQL cluster on a free loopback port; remove it afterwards.
+
+    Args:
+        durable: Keep fsync and synchronous commit, for tests that crash the
+            server and check that committed data survived.
+    """
     base = Path(tempfile.mkdtemp(prefix="bastion-pg-"))
     datadir = base / "data"
     if os.geteuid() == 0:
@@ -117,8 +122,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     )
     options = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        "-c max_connections=200"
     )
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     server = PostgresServer(port, datadir, options, base / "log")
     server.start()
     try:

@@ -35,13 +35,15 @@ class ValidationFailed(BastionError):
 
     Attributes:
         field: The offending input field.
+        location: Where the field was: ``"body"`` or ``"query"``.
     """
 
     code = "invalid"
 
-    def __init__(self, message: str, *, code: str, field: str) -> None:
+    def __init__(self, message: str, *, code: str, field: str, location: str = "body") -> None:
         super().__init__(message, code=code)
         self.field = field
+        self.location = location
 
 
 class WeakPassword(ValidationFailed):

@@ -11,11 +11,34 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 _configured = False
+
+
+class _UtcTimestamp:
+    """Adds ``timestamp`` (ISO 8601, UTC, milliseconds) to each record.
+
+    structlog's ``TimeStamper(fmt="iso")`` builds a datetime per record; on
+    the per-request access line that cost shows, so the whole-second prefix is
+    formatted once per second and reused.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, _logger: object, _name: str, event: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        return event
 
 
 class _StdoutHandler(logging.Handler):
@@ -47,12 +70,11 @@ def configure_logging(level: int = logging.INFO) -> None:
     _configured = True
     shared: list[Processor] = [
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcTimestamp(),
         structlog.processors.format_exc_info,
     ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             *shared,
             structlog.processors.JSONRenderer(),
         ],

@@ -21,7 +21,7 @@ def backend() -> str:
 @pytest.fixture
 def own_pg() -> Iterator[PostgresServer]:
     """A PostgreSQL cluster this test may stop and start."""
-    with postgres_server() as server:
+    with postgres_server(durable=True) as server:
         yield server
 
 

@@ -69,7 +69,7 @@ def error_response(error: BastionError) -> JSONResponse:
         headers["WWW-Authenticate"] = INVALID_TOKEN_CHALLENGE
     detail: Any = error.message
     if isinstance(error, ValidationFailed):
-        detail = [{"type": error.code, "loc": ["body", error.field], "msg": error.message}]
+        detail = [{"type": error.code, "loc": [error.location, error.field], "msg": error.message}]
     return JSONResponse({"detail": detail, "code": error.code}, status_code=status, headers=headers)
 
 

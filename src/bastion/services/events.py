@@ -134,17 +134,20 @@ class EventRecorder:
             request_id=_clip(context.request_id, 64),
             detail=detail,
         )
-        logger.info(
-            "security_event",
-            event_type=event.type,
-            outcome=event.outcome,
-            user_id=event.user_id,
-            username=event.username,
-            ip=event.ip,
-            user_agent=event.user_agent,
-            request_id=event.request_id,
-            detail=event.detail,
-        )
+        # A broken stdout (a log collector gone: EPIPE) must not turn every
+        # request that records an event into a 500; the event is still stored.
+        with contextlib.suppress(Exception):
+            logger.info(
+                "security_event",
+                event_type=event.type,
+                outcome=event.outcome,
+                user_id=event.user_id,
+                username=event.username,
+                ip=event.ip,
+                user_agent=event.user_agent,
+                request_id=event.request_id,
+                detail=event.detail,
+            )
         self._idle.clear()
         await self._queue.put(event)
 

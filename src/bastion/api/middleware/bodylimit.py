@@ -9,10 +9,6 @@ MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = b'{"detail":"request body too large"}'
 
 
-class BodyTooLarge(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
-
-
 async def _send_413(send: Send) -> None:
     await send(
         {
@@ -55,24 +51,31 @@ class BodyLimitMiddleware:
                     return
         received = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, started, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    # Answer here: frameworks turn exceptions raised while
+                    # reading the body into a 400 of their own.
+                    refused = True
+                    if not started:
+                        started = True
+                        await _send_413(send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send_413(send)
+        await self.app(scope, limited_receive, tracking_send)

@@ -3,6 +3,7 @@ catch-all that turns an unexpected error into a generic JSON 500."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -93,9 +94,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            error_log.exception(
-                "unhandled_error", request_id=request_id, path=scope.get("path", "")[:200]
-            )
+            # A broken log sink must not also cost the client its JSON 500.
+            with contextlib.suppress(Exception):
+                error_log.exception(
+                    "unhandled_error", request_id=request_id, path=scope.get("path", "")[:200]
+                )
             if started_response:
                 raise
             body = b'{"detail":"internal server error","request_id":"' + request_id.encode() + b'"}'
@@ -115,13 +118,14 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             if self.observe is not None:
                 self.observe(route, scope.get("method", ""), status, elapsed)
-            access_log.info(
-                "request",
-                method=scope.get("method"),
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-                request_id=request_id,
-                user_id=state.get(STATE_USER_ID),
-                client_ip=client_ip,
-            )
+            with contextlib.suppress(Exception):
+                access_log.info(
+                    "request",
+                    method=scope.get("method"),
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    request_id=request_id,
+                    user_id=state.get(STATE_USER_ID),
+                    client_ip=client_ip,
+                )

@@ -37,7 +37,10 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise ValidationFailed(
-        "cursor is not one this API returned", code="invalid_cursor", field="cursor"
+        "cursor is not one this API returned",
+        code="invalid_cursor",
+        field="cursor",
+        location="query",
     )
 
 
@@ -71,7 +74,7 @@ def build_router(auth: Bastion) -> APIRouter:
         """Security events, newest first."""
         if type is not None and type not in EVENT_TYPES:
             raise ValidationFailed(
-                f"unknown event type {type!r}", code="invalid_type", field="type"
+                f"unknown event type {type!r}", code="invalid_type", field="type", location="query"
             )
         query = EventQuery(
             type=type,
