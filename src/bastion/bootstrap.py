@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from limits import parse
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bastion.config import Settings
@@ -24,6 +25,12 @@ from bastion.security.tokens import AccessTokenCodec
 from bastion.services.auth import AuthService
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
+from bastion.services.throttle import (
+    ACCOUNT_CLIENT_THRESHOLD,
+    ACCOUNT_THRESHOLD,
+    CLIENT_THRESHOLD,
+    LoginThrottle,
+)
 from bastion.services.users import UserService
 from bastion.storage.database import create_engine
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
@@ -35,6 +42,7 @@ from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
+from bastion.storage.throttle_redis import RedisFailureCounter
 from bastion.types import Clock, SystemClock
 
 log = logging.getLogger("bastion")
@@ -100,6 +108,7 @@ class Container:
     rules: RateRules
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
+    throttle_redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _revocation_cursor: int = 0
     _key_mtime: float = 0.0
@@ -139,6 +148,8 @@ class Container:
             await self.revocation_bus.close()
         if self.redis_limits is not None:
             await self.redis_limits.close()
+        if self.throttle_redis is not None:
+            await self.throttle_redis.aclose()
         await self.engine.dispose()
         self.hash_pool.close()
 
@@ -185,6 +196,17 @@ class Container:
                 log.exception("key reload failed")
 
 
+def build_throttle(client: Redis | None) -> LoginThrottle:
+    """Login throttling: in process, or shared through Redis when configured."""
+    if client is None:
+        return LoginThrottle()
+    return LoginThrottle(
+        RedisFailureCounter(client, "account", ACCOUNT_THRESHOLD),
+        RedisFailureCounter(client, "pair", ACCOUNT_CLIENT_THRESHOLD),
+        RedisFailureCounter(client, "client", CLIENT_THRESHOLD),
+    )
+
+
 def build(
     settings: Settings, *, clock: Clock | None = None, hash_pool: HashPool | None = None
 ) -> Container:
@@ -224,6 +246,11 @@ def build(
     revocations = RevocationList()
     events = EventRecorder(SqlEventStore(engine), clock)
     bus = RedisRevocationBus(settings.redis_url) if settings.redis_url else None
+    throttle_redis = (
+        Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        if settings.redis_url
+        else None
+    )
     user_service = UserService(
         users, passwords, events, revocations, clock, settings.access_token_ttl, bus
     )
@@ -238,6 +265,7 @@ def build(
         refresh_ttl=settings.refresh_token_ttl,
         reuse_interval=settings.refresh_reuse_interval,
         broadcaster=bus,
+        throttle=build_throttle(throttle_redis),
     )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
@@ -246,6 +274,7 @@ def build(
         local_rate_store=local_limits,
         redis_limits=redis_limits,
         revocation_bus=bus,
+        throttle_redis=throttle_redis,
         rules=RateRules.of(settings),
         settings=settings,
         clock=clock,

@@ -107,3 +107,21 @@ async def test_unreachable_redis_fails_token_and_registration_closed(
     assert health.status_code == 200
     assert ready.status_code == 503
     assert ready.json()["redis"] == "unavailable"
+
+
+async def test_login_throttling_is_shared_by_instances(
+    make_settings: SettingsFactory, start_server: ServerFactory, redis: RedisServer
+) -> None:
+    settings = await make_settings(redis_url=redis.url)
+    first = await start_server(settings)
+    second = await start_server(settings)
+    form = {"grant_type": "password", "username": "carol", "password": "wrong password here"}
+    async with (
+        httpx.AsyncClient(base_url=first.base_url) as a,
+        httpx.AsyncClient(base_url=second.base_url) as b,
+    ):
+        await register(a, "carol")
+        statuses = [
+            (await client.post("/auth/token", data=form)).status_code for client in (a, b) * 3
+        ]
+    assert statuses == [400] * 5 + [429]

@@ -19,7 +19,7 @@ from bastion.security.opaque import (
     new_session_id,
 )
 from bastion.security.revocation import SESSION_PREFIX, RevocationList
-from bastion.security.tokens import AccessTokenCodec
+from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import LoginThrottle
@@ -108,7 +108,7 @@ class AuthService:
         """
         now = self._clock.now()
         client = context.ip if context and context.ip else "unknown"
-        wait = self._throttle.retry_after(username, client, now)
+        wait = await self._throttle.retry_after(username, client, now)
         if wait > 0:
             await self._events.record(
                 "authn_login_lock",
@@ -123,7 +123,7 @@ class AuthService:
             stored = await self._users.get_by_username(username)
         valid = await self._passwords.verify(stored.password_hash if stored else None, password)
         if stored is None or not valid:
-            self._throttle.failure(username, client, now)
+            await self._throttle.failure(username, client, now)
             await self._events.record(
                 "authn_login_fail",
                 outcome="failure",
@@ -132,7 +132,7 @@ class AuthService:
                 username=username[:_MAX_LOGIN_NAME],
             )
             raise InvalidCredentials()
-        self._throttle.success(username, client)
+        await self._throttle.success(username, client)
         if self._passwords.needs_rehash(stored.password_hash):
             upgraded = await self._passwords.hash(password)
             await self._users.set_password_hash(stored.user.id, upgraded)
@@ -259,7 +259,9 @@ class AuthService:
     async def _revoke_sessions(self, session_ids: list[str], *, now: float) -> None:
         if not session_ids:
             return
-        expires_at = now + self._codec.ttl
+        # Kept until the last token it can apply to is refused as expired,
+        # which verification does only after the leeway past ``exp``.
+        expires_at = now + self._codec.ttl + LEEWAY_SECONDS
         await self._sessions.revoke(session_ids, now=now, expires_at=expires_at)
         for sid in session_ids:
             self._revocations.revoke_session(sid, expires_at)

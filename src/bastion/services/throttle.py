@@ -3,7 +3,10 @@ client, and the client across accounts (credential stuffing)."""
 
 from __future__ import annotations
 
-from bastion.security.throttle import FailureThrottle
+import asyncio
+
+from bastion.storage.protocols import FailureCounter
+from bastion.storage.throttle_memory import MemoryFailureCounter
 
 #: SPEC: throttling starts after at most 10 consecutive failures.
 ACCOUNT_THRESHOLD = 10
@@ -19,36 +22,47 @@ class LoginThrottle:
     Usernames are case-folded, so ``Alice`` and ``alice`` share a counter, and
     unknown usernames are counted exactly like known ones (the throttle never
     looks at whether the account exists).
+
+    Args:
+        account: Failures per account.
+        pair: Failures per account and client.
+        client: Failures per client across accounts.
     """
 
-    def __init__(self) -> None:
-        self._account = FailureThrottle(threshold=ACCOUNT_THRESHOLD)
-        self._pair = FailureThrottle(threshold=ACCOUNT_CLIENT_THRESHOLD)
-        self._client = FailureThrottle(threshold=CLIENT_THRESHOLD)
+    def __init__(
+        self,
+        account: FailureCounter | None = None,
+        pair: FailureCounter | None = None,
+        client: FailureCounter | None = None,
+    ) -> None:
+        self._account = account or MemoryFailureCounter(ACCOUNT_THRESHOLD)
+        self._pair = pair or MemoryFailureCounter(ACCOUNT_CLIENT_THRESHOLD)
+        self._client = client or MemoryFailureCounter(CLIENT_THRESHOLD)
 
     @staticmethod
     def _keys(username: str, client: str) -> tuple[str, str, str]:
         account = username.casefold()[:64]
         return account, f"{account}|{client}", client
 
-    def retry_after(self, username: str, client: str, now: float) -> float:
+    async def retry_after(self, username: str, client: str, now: float) -> float:
         """Seconds this attempt must wait (0: go ahead)."""
         account, pair, client_key = self._keys(username, client)
-        return max(
+        waits = await asyncio.gather(
             self._account.retry_after(account, now),
             self._pair.retry_after(pair, now),
             self._client.retry_after(client_key, now),
         )
+        return max(waits)
 
-    def failure(self, username: str, client: str, now: float) -> None:
+    async def failure(self, username: str, client: str, now: float) -> None:
         """Count a failed attempt."""
         account, pair, client_key = self._keys(username, client)
-        self._account.failure(account, now)
-        self._pair.failure(pair, now)
-        self._client.failure(client_key, now)
+        await self._account.failure(account, now)
+        await self._pair.failure(pair, now)
+        await self._client.failure(client_key, now)
 
-    def success(self, username: str, client: str) -> None:
+    async def success(self, username: str, client: str) -> None:
         """A success resets the account's counters (not the client's stuffing count)."""
         account, pair, _ = self._keys(username, client)
-        self._account.success(account)
-        self._pair.success(pair)
+        await self._account.success(account)
+        await self._pair.success(pair)

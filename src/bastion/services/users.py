@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bastion.errors import Forbidden, NotFound
 from bastion.security.revocation import DELETED, USER_PREFIX, RevocationList
+from bastion.security.tokens import LEEWAY_SECONDS
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
 from bastion.storage.protocols import (
@@ -48,6 +49,11 @@ class UserService:
         self._clock = clock
         self._access_ttl = access_ttl
         self._broadcaster = broadcaster or NullBroadcaster()
+
+    def _revocation_expiry(self) -> float:
+        # Until every token issued so far has expired, including the leeway
+        # verification allows past ``exp`` (bastion.security.tokens).
+        return self._clock.now() + self._access_ttl + LEEWAY_SECONDS
 
     async def register(
         self,
@@ -102,7 +108,7 @@ class UserService:
         Raises:
             NotFound: no such user.
         """
-        expires_at = self._clock.now() + self._access_ttl
+        expires_at = self._revocation_expiry()
         mark = Revocation(f"{USER_PREFIX}{user_id}", 0, expires_at)
         stored = await self._users.set_permissions(user_id, permissions, mark)
         if stored is None:
@@ -140,7 +146,7 @@ class UserService:
                 target=user_id,
             )
             raise Forbidden("only the user or an admin may delete an account")
-        expires_at = self._clock.now() + self._access_ttl
+        expires_at = self._revocation_expiry()
         mark = Revocation(f"{USER_PREFIX}{user_id}", DELETED, expires_at)
         if not await self._users.delete(user_id, mark):
             raise NotFound("user not found")

@@ -234,3 +234,20 @@ class NullBroadcaster:
 
     async def publish(self, marks: Sequence[Revocation]) -> None:
         """Do nothing."""
+
+
+class FailureCounter(Protocol):
+    """Consecutive failures per key with increasing lock-outs
+    (see :class:`bastion.security.throttle.FailureThrottle`)."""
+
+    async def retry_after(self, key: str, now: float) -> float:
+        """Seconds ``key`` must still wait (0 when it may try)."""
+        ...
+
+    async def failure(self, key: str, now: float) -> None:
+        """Count a failure of ``key``."""
+        ...
+
+    async def success(self, key: str) -> None:
+        """Forget ``key``'s failures."""
+        ...
