@@ -1,0 +1,410 @@
+"""Turning results.json into the Markdown report, the console table and the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TARGETS = ("bare", "blogpost", "bastion", "bastion-pg", "fastapi-users")
+HEADS = {
+    "bare": "bare (ceiling)",
+    "blogpost": "blog post",
+    "bastion": "Bastion",
+    "bastion-pg": "Bastion PG+Redis",
+    "fastapi-users": "fastapi-users",
+}
+BASTIONS = ("bastion", "bastion-pg")
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    """A number at a precision that suits its size; ``—`` for nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) and unit != "%":
+        return f"{value:,}" + unit
+    x = float(value)
+    if unit == "%":
+        return f"{x * 100:.1f}%" if abs(x) >= 0.001 else f"{x * 100:.3f}%"
+    if abs(x) >= 100:
+        text = f"{x:,.0f}"
+    elif abs(x) >= 10:
+        text = f"{x:.1f}"
+    elif abs(x) >= 0.1 or x == 0:
+        text = f"{x:.2f}"
+    else:
+        text = f"{x:.3g}"
+    return text + unit
+
+
+def _get(results: dict[str, Any], workload: str, target: str, key: str) -> Any:
+    value = results["workloads"].get(workload, {}).get("results", {}).get(target, {})
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def one_line(workload: str, r: dict[str, Any]) -> str:
+    """The figures of one workload on one target, for the console."""
+    if "error" in r:
+        return f"ERROR {r['error']}"
+    if workload == "W1":
+        return (
+            f"{fmt(r.get('rps'))} req/s, p50 {fmt(r.get('p50_ms'))} ms, "
+            f"p99 {fmt(r.get('p99_ms'))} ms, non-2xx {r.get('non_2xx')}, errors {r.get('errors')}"
+        )
+    if workload in ("W2", "W4"):
+        what = "logins/s" if workload == "W2" else "registrations/s"
+        line = (
+            f"{fmt(r.get('per_s'))} {what} (c={r.get('concurrency')}), "
+            f"p50 {fmt(r.get('p50_ms'))} ms, p99 {fmt(r.get('p99_ms'))} ms, "
+            f"status {r.get('status')}"
+        )
+        if r.get("physical_limit_per_s"):
+            line += (
+                f"; limit {fmt(r['physical_limit_per_s'])}/s = {r['server_cores']} core / "
+                f"{fmt(r['t_hash_ms'])} ms -> {fmt(r['fraction_of_limit'], '%')} of it"
+            )
+        return line
+    if workload == "W3":
+        return (
+            f"/health p50/p99 idle {fmt(r.get('idle_p50_ms'))}/{fmt(r.get('idle_p99_ms'))} ms, "
+            f"during flood {fmt(r.get('flood_p50_ms'))}/{fmt(r.get('flood_p99_ms'))} ms "
+            f"(max {fmt(r.get('flood_max_ms'))}); flood of {r.get('flood_concurrency')}: "
+            f"{r.get('flood_status')}, RSS {fmt(r.get('rss_before_flood_mib'))} -> "
+            f"{fmt(r.get('rss_after_flood_mib'))} MiB"
+        )
+    if workload == "W5":
+        if "skipped" in r:
+            return str(r["skipped"])
+        return (
+            f"{fmt(r.get('new_client_check_us'))} us/check (new client), "
+            f"{fmt(r.get('hot_check_us'))} us/check (hot), "
+            f"{fmt(r.get('memory_mib'))} MiB for {r.get('clients'):,} clients, "
+            f"{r.get('keys_held'):,} keys held"
+        )
+    if workload == "W6":
+        return (
+            f"is_revoked {fmt(r.get('is_revoked_us'))} us; verify of a new token "
+            f"{fmt(r.get('verify_us'))} us (+check {fmt(r.get('verify_and_check_us'))} us, "
+            f"check = {fmt(r.get('overhead_fraction'), '%')}); verify of a repeated token "
+            f"{fmt(r.get('verify_repeat_us'))} us (+check "
+            f"{fmt(r.get('verify_repeat_and_check_us'))} us, "
+            f"check = {fmt(r.get('overhead_fraction_repeat'), '%')})"
+        )
+    return str(r)
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if isinstance(a, int | float) and isinstance(b, int | float) and b:
+        return float(a) / float(b)
+    return None
+
+
+def _pair(values: list[float | None]) -> str:
+    if all(v is None for v in values):
+        return "—"
+    return " / ".join(fmt(v) for v in values)
+
+
+Row = tuple[str, str, str, Callable[[str], Any], Callable[[str], Any] | None]
+
+
+def _rows(results: dict[str, Any]) -> list[Row]:
+    """(label, workload, key, value-of-target, ceiling-of-target) for the summary."""
+
+    def val(w: str, key: str) -> Callable[[str], Any]:
+        return lambda t: _get(results, w, t, key)
+
+    return [
+        (
+            "W1 GET /protected, req/s (higher is better)",
+            "W1",
+            "rps",
+            val("W1", "rps"),
+            lambda _t: _get(results, "W1", "bare", "rps"),
+        ),
+        (
+            "W1 p99 latency, ms",
+            "W1",
+            "p99_ms",
+            val("W1", "p99_ms"),
+            lambda _t: _get(results, "W1", "bare", "p99_ms"),
+        ),
+        ("W2 logins/s", "W2", "per_s", val("W2", "per_s"), val("W2", "physical_limit_per_s")),
+        (
+            "W2 physical limit, logins/s (cores / t_hash)",
+            "W2",
+            "physical_limit_per_s",
+            val("W2", "physical_limit_per_s"),
+            None,
+        ),
+        ("W3 /health p99 idle, ms", "W3", "idle_p99_ms", val("W3", "idle_p99_ms"), None),
+        (
+            "W3 /health p99 during login flood, ms",
+            "W3",
+            "flood_p99_ms",
+            val("W3", "flood_p99_ms"),
+            None,
+        ),
+        (
+            "W3 server RSS after flood, MiB",
+            "W3",
+            "rss_after_flood_mib",
+            val("W3", "rss_after_flood_mib"),
+            None,
+        ),
+        (
+            "W4 registrations/s",
+            "W4",
+            "per_s",
+            val("W4", "per_s"),
+            val("W4", "physical_limit_per_s"),
+        ),
+        (
+            "W5 limiter, us per check (new clients)",
+            "W5",
+            "new_client_check_us",
+            val("W5", "new_client_check_us"),
+            None,
+        ),
+        (
+            "W5 limiter, us per check (hot clients)",
+            "W5",
+            "hot_check_us",
+            val("W5", "hot_check_us"),
+            None,
+        ),
+        ("W5 limiter memory, MiB", "W5", "memory_mib", val("W5", "memory_mib"), None),
+        ("W6 is_revoked, us per call", "W6", "is_revoked_us", val("W6", "is_revoked_us"), None),
+        ("W6 verify of a new token, us", "W6", "verify_us", val("W6", "verify_us"), None),
+        (
+            "W6 verify of a repeated token, us",
+            "W6",
+            "verify_repeat_us",
+            val("W6", "verify_repeat_us"),
+            None,
+        ),
+        (
+            "W6 is_revoked ÷ verify (new token)",
+            "W6",
+            "overhead_fraction",
+            val("W6", "overhead_fraction"),
+            None,
+        ),
+    ]
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """One row per headline figure, one column per target, then the ratios."""
+    heads = [HEADS[t] for t in TARGETS]
+    lines = [
+        "| figure | " + " | ".join(heads) + " | Bastion ÷ ceiling | Bastion ÷ blog post |",
+        "|---" * (len(heads) + 3) + "|",
+    ]
+    for label, workload, _key, value, ceiling in _rows(results):
+        if workload not in results["workloads"]:
+            continue
+        cells = [fmt(value(t)) for t in TARGETS]
+        to_ceiling = _pair([_ratio(value(b), ceiling(b)) if ceiling else None for b in BASTIONS])
+        to_blog = _pair([_ratio(value(b), value("blogpost")) for b in BASTIONS])
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {to_ceiling} | {to_blog} |")
+    return "\n".join(lines)
+
+
+_DETAIL_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "W1": [
+        ("req/s", "rps", ""),
+        ("p50 ms", "p50_ms", ""),
+        ("p90 ms", "p90_ms", ""),
+        ("p99 ms", "p99_ms", ""),
+        ("requests", "requests", ""),
+        ("non-2xx", "non_2xx", ""),
+        ("socket errors", "errors", ""),
+        ("peak RSS MiB", "server_peak_rss_mib", ""),
+    ],
+    "W2": [
+        ("logins/s", "per_s", ""),
+        ("p50 ms", "p50_ms", ""),
+        ("p99 ms", "p99_ms", ""),
+        ("t_hash ms", "t_hash_ms", ""),
+        ("limit/s", "physical_limit_per_s", ""),
+        ("of limit", "fraction_of_limit", "%"),
+        ("status", "status", ""),
+        ("errors", "errors", ""),
+    ],
+    "W3": [
+        ("idle p50 ms", "idle_p50_ms", ""),
+        ("idle p99 ms", "idle_p99_ms", ""),
+        ("flood p50 ms", "flood_p50_ms", ""),
+        ("flood p99 ms", "flood_p99_ms", ""),
+        ("flood max ms", "flood_max_ms", ""),
+        ("p99 ÷ idle", "p99_ratio", ""),
+        ("/health unanswered", "health_unanswered", ""),
+        ("flood logins ok", "flood_logins_ok", ""),
+        ("flood statuses", "flood_status", ""),
+        ("RSS before → after MiB", "rss", ""),
+    ],
+    "W4": [
+        ("registrations/s", "per_s", ""),
+        ("p50 ms", "p50_ms", ""),
+        ("p99 ms", "p99_ms", ""),
+        ("t_hash ms", "t_hash_ms", ""),
+        ("limit/s", "physical_limit_per_s", ""),
+        ("of limit", "fraction_of_limit", "%"),
+        ("status", "status", ""),
+        ("errors", "errors", ""),
+    ],
+    "W5": [
+        ("us/check, new clients", "new_client_check_us", ""),
+        ("us/check, hot clients", "hot_check_us", ""),
+        ("hot allowed", "hot_allowed_fraction", "%"),
+        ("clients", "clients", ""),
+        ("keys held", "keys_held", ""),
+        ("memory MiB", "memory_mib", ""),
+        ("call", "call", ""),
+    ],
+    "W6": [
+        ("is_revoked us", "is_revoked_us", ""),
+        ("verify us (new token)", "verify_us", ""),
+        ("verify + is_revoked us (new token)", "verify_and_check_us", ""),
+        ("check ÷ verify (new)", "overhead_fraction", "%"),
+        ("verify us (repeated token)", "verify_repeat_us", ""),
+        ("verify + is_revoked us (repeated)", "verify_repeat_and_check_us", ""),
+        ("check ÷ verify (repeated)", "overhead_fraction_repeat", "%"),
+        ("revoked entries", "revoked_entries", ""),
+        ("tokens", "calls", ""),
+    ],
+}
+
+
+def _detail(workload: str, block: dict[str, Any]) -> list[str]:
+    columns = _DETAIL_COLUMNS[workload]
+    lines = [
+        "| target | " + " | ".join(c[0] for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for target in TARGETS:
+        r = block["results"].get(target)
+        if r is None:
+            continue
+        if "error" in r or "skipped" in r:
+            lines.append(f"| {HEADS[target]} | {r.get('error') or r.get('skipped')} |")
+            continue
+        cells = []
+        for _, key, unit in columns:
+            if key == "rss":
+                value = (
+                    f"{fmt(r.get('rss_before_flood_mib'))} → {fmt(r.get('rss_after_flood_mib'))}"
+                )
+            else:
+                value = r.get(key)
+                value = (
+                    ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+                    if isinstance(value, dict)
+                    else fmt(value, unit)
+                )
+            cells.append(str(value).replace("|", "\\|"))
+        lines.append(f"| {HEADS[target]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole report."""
+    m = results["machine"]
+    out = [
+        "# Bastion benchmark results",
+        "",
+        f"- date: {m['date']} ({m['mode']} run, {m['wall_seconds']} s)",
+        f"- machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
+        f"Python {m['python']}",
+        f"- {m['pinning']}; W1 load: {m['w1_tool']}",
+        f"- load average at start {fmt(m['load_average_at_start'][0])}, at end "
+        f"{fmt(m['load_average_at_end'][0])} (a shared machine: other work adds noise)",
+        f"- code: {m['git_commit']}",
+        "",
+        "## Summary",
+        "",
+        "Cells under the ratio columns read `Bastion (SQLite) / Bastion (PostgreSQL + Redis)`. "
+        "The ceiling is the bare FastAPI app for W1 and the physical hashing limit "
+        "(server cores ÷ single-hash time, measured in this run) for W2 and W4.",
+        "",
+        summary_table(results),
+        "",
+    ]
+    notes = [(name, info.get("notes", [])) for name, info in results["targets"].items()]
+    if any(n for _, n in notes) or results.get("skipped_targets"):
+        out += ["## Targets", ""]
+        for name, info in results["targets"].items():
+            extra = "; ".join(info.get("notes", []))
+            err = f" **ERROR: {info['error']}**" if "error" in info else ""
+            out.append(f"- **{name}**: {info.get('title', '')}. {extra}{err}")
+        for name, why in results.get("skipped_targets", {}).items():
+            out.append(f"- **{name}**: skipped: {why}")
+        out.append("")
+    for workload, block in results["workloads"].items():
+        out += [f"## {workload}: {block['title']}", ""]
+        if not block["results"]:
+            out += ["(no results)", ""]
+            continue
+        out += [*_detail(workload, block), ""]
+    if results.get("failures"):
+        out += ["## Failures", "", *[f"- {f}" for f in results["failures"]], ""]
+    return "\n".join(out)
+
+
+def chart(results: dict[str, Any], path: Path) -> Path | None:
+    """A PNG of the headline figures; ``None`` when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = [
+        ("W1 GET /protected, req/s", "W1", "rps", False),
+        ("W2 logins/s", "W2", "per_s", False),
+        ("W3 /health p99 under login flood, ms (log; dashes: idle)", "W3", "flood_p99_ms", True),
+        ("W4 registrations/s", "W4", "per_s", False),
+        ("W5 limiter memory, MiB", "W5", "memory_mib", False),
+        ("W5 limiter, us per new-client check", "W5", "new_client_check_us", False),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    colors = {
+        "bare": "#999999",
+        "blogpost": "#d95f02",
+        "bastion": "#1b9e77",
+        "bastion-pg": "#66a61e",
+        "fastapi-users": "#7570b3",
+    }
+    for ax, (title, workload, key, log) in zip(axes.flat, panels, strict=True):
+        names = [t for t in TARGETS if isinstance(_get(results, workload, t, key), int | float)]
+        values = [float(_get(results, workload, t, key)) for t in names]
+        bars = ax.bar([HEADS[t] for t in names], values, color=[colors[t] for t in names])
+        ax.bar_label(bars, labels=[fmt(v) for v in values], fontsize=8)
+        if workload in ("W2", "W4"):
+            for i, t in enumerate(names):
+                limit = _get(results, workload, t, "physical_limit_per_s")
+                if limit:
+                    ax.hlines(limit, i - 0.4, i + 0.4, colors="black", linestyles="dashed")
+        if workload == "W3":
+            for i, t in enumerate(names):
+                idle = _get(results, "W3", t, "idle_p99_ms")
+                if idle:
+                    ax.hlines(idle, i - 0.4, i + 0.4, colors="black", linestyles="dashed")
+        if log and values:
+            ax.set_yscale("log")
+        ax.set_title(
+            title + (" (dashes: hashing limit)" if workload in ("W2", "W4") else ""), fontsize=10
+        )
+        ax.tick_params(axis="x", labelsize=8, rotation=15)
+    m = results["machine"]
+    fig.suptitle(
+        f"Bastion benchmark, {m['mode']} run {m['date']}: {m['nproc']} x {m['cpu_model']}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,716 @@
+"""Bastion's benchmark harness: one command, every target, every workload.
+
+Usage (from the repository root)::
+
+    .venv/bin/python -m bench.run [--smoke] [--only W1,W3] [--targets bare,bastion] [--out DIR]
+
+Each target server runs on 127.0.0.1 pinned to CPU 0 (``taskset -c 0``) and
+every load generator on CPU 1. Servers are started one at a time, driven for a
+bounded time and count, and torn down (process groups, ``finally``) before the
+next. Results go to ``bench/results/results.json`` and ``results.md`` (and
+``results.png``); see bench/README.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.loadgen import RequestSpec, request_once
+from bench.procs import (
+    CLIENT_CPU,
+    SERVER_CPU,
+    ProcessGroup,
+    can_pin,
+    clean_env,
+    free_port,
+    memory_kib,
+    wait_for_port,
+    wait_quiet,
+)
+from bench.targets import (
+    ROOT,
+    Target,
+    bare,
+    bastion,
+    bastion_pg,
+    blogpost,
+    ensure_peers_venv,
+    fastapi_users,
+    postgres_and_redis,
+)
+from bench.wrk import find_wrk, parse_wrk
+
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOAD_TITLES = {
+    "W1": "authenticated GET /protected",
+    "W2": "logins/s against the physical limit",
+    "W3": "/health latency during a login flood vs idle",
+    "W4": "registrations/s",
+    "W5": "rate limiter: cost per check, memory at many distinct clients",
+    "W6": "revocation-check overhead on token verification",
+}
+TARGET_NAMES = ("bare", "blogpost", "bastion", "bastion-pg", "fastapi-users")
+SETUP_USER = "benchuser"
+
+
+@dataclass(frozen=True)
+class Params:
+    """Durations and counts of one mode; every loop is bounded by them."""
+
+    w1_seconds: int
+    w1_warmup: int
+    w1_connections: int
+    w2_seconds: float
+    w2_concurrency: int
+    w3_idle_seconds: float
+    w3_flood_seconds: float
+    w3_flood_concurrency: int
+    w3_sample_rate: float
+    w4_seconds: float
+    w4_concurrency: int
+    w5_clients: int
+    w5_hot_checks: int
+    w6_calls: int
+    hash_count: int
+    hash_per_target: bool
+    """Time the hash just before each target (closer in time, less exposed to the
+    shared machine's drifting load) rather than all at once at the start."""
+    quiet_timeout: float
+    start_timeout: float
+    request_timeout: float
+    max_requests: int
+    stop_grace: float
+    """Seconds a server gets to exit on SIGTERM before SIGKILL. After a flood some
+    servers would first work through their whole backlog; we do not wait for that."""
+
+
+SMOKE = Params(
+    w1_seconds=1,
+    w1_warmup=0,
+    w1_connections=16,
+    w2_seconds=1.0,
+    w2_concurrency=4,
+    w3_idle_seconds=0.4,
+    w3_flood_seconds=1.0,
+    w3_flood_concurrency=32,
+    w3_sample_rate=40.0,
+    w4_seconds=1.0,
+    w4_concurrency=4,
+    w5_clients=20_000,
+    w5_hot_checks=50_000,
+    w6_calls=500,
+    hash_count=1,
+    hash_per_target=False,
+    quiet_timeout=0.0,
+    start_timeout=60.0,
+    request_timeout=5.0,
+    max_requests=20_000,
+    stop_grace=1.0,
+)
+FULL = Params(
+    w1_seconds=10,
+    w1_warmup=2,
+    w1_connections=32,
+    w2_seconds=8.0,
+    w2_concurrency=8,
+    w3_idle_seconds=5.0,
+    w3_flood_seconds=8.0,
+    w3_flood_concurrency=200,
+    w3_sample_rate=50.0,
+    w4_seconds=8.0,
+    w4_concurrency=8,
+    w5_clients=1_000_000,
+    w5_hot_checks=1_000_000,
+    w6_calls=5_000,
+    hash_count=10,
+    hash_per_target=True,
+    quiet_timeout=15.0,
+    start_timeout=90.0,
+    request_timeout=30.0,
+    max_requests=2_000_000,
+    stop_grace=5.0,
+)
+
+
+class Harness:
+    """Runs the selected workloads on the selected targets and collects results."""
+
+    def __init__(
+        self, params: Params, workloads: list[str], work: Path, *, use_wrk: bool = True
+    ) -> None:
+        self.p = params
+        self.workloads = workloads
+        self.work = work
+        self.procs = ProcessGroup()
+        self.pinned = can_pin()
+        self.server_cores = 1 if self.pinned else (os.cpu_count() or 1)
+        self.wrk = find_wrk() if use_wrk else None
+        self.failures: list[str] = []
+        self.results: dict[str, Any] = {
+            w: {"title": WORKLOAD_TITLES[w], "results": {}} for w in workloads
+        }
+        self.targets: dict[str, Any] = {}
+        self.hash_times: dict[str, dict[str, Any]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def micro(self, python: Path, *args: str, timeout: float = 600.0) -> dict[str, Any]:
+        """Run ``bench.micro`` pinned to the server CPU (nothing else of ours runs there)."""
+        proc = self.procs.spawn(
+            [str(python), "-m", "bench.micro", *args],
+            cpu=SERVER_CPU,
+            env=clean_env(),
+            cwd=ROOT,
+            log=self.work / "micro.log",
+            capture=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            self.procs.stop(proc)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench.micro {' '.join(args)} failed: {self._tail('micro.log')}")
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    def loadgen(self, cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
+        """Start a load generator process on the client CPU."""
+        return self.procs.spawn(
+            [sys.executable, "-m", "bench.loadgen", json.dumps(cfg)],
+            cpu=CLIENT_CPU,
+            env=clean_env(),
+            cwd=ROOT,
+            log=self.work / "loadgen.log",
+            capture=True,
+        )
+
+    def collect(self, proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+        """Wait for a load generator and parse its JSON line."""
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            self.procs.stop(proc)
+        if proc.returncode != 0:
+            raise RuntimeError(f"load generator failed: {self._tail('loadgen.log')}")
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    def _tail(self, name: str, lines: int = 15) -> str:
+        path = self.work / name
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    @staticmethod
+    def call(port: int, spec: RequestSpec) -> tuple[int, Any]:
+        """One request (setup steps); returns status and parsed JSON body (or text)."""
+        status, body = asyncio.run(request_once(port, spec))
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body.decode(errors="replace")
+
+    def record(self, workload: str, target: str, value: dict[str, Any]) -> None:
+        """Store one figure set."""
+        self.results[workload]["results"][target] = value
+
+    def measure_hashes(self, targets: list[Target]) -> None:
+        """Single-hash times of every hasher in play, one process per interpreter."""
+        if not {"W2", "W4"} & set(self.workloads):
+            return
+        by_python: dict[Path, set[str]] = {}
+        for target in targets:
+            if target.hasher:
+                by_python.setdefault(target.python, set()).add(target.hasher)
+        if by_python and not self.p.hash_per_target:
+            print("\n== measuring single-hash times on the server CPU")
+        for python, algos in by_python.items():
+            joined = ",".join(sorted(algos))
+            self.hash_times.update(self.micro(python, "hash", joined, str(self.p.hash_count)))
+
+    # -- servers -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def serving(self, target: Target) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+        """Start ``target`` pinned to the server CPU; stop it (whole group) afterwards."""
+        workdir = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.work))
+        port = free_port()
+        log = workdir / "server.log"
+        proc = self.procs.spawn(
+            target.command(port, workdir),
+            cpu=SERVER_CPU,
+            env=clean_env(target.env(workdir)),
+            cwd=ROOT,
+            log=log,
+        )
+        try:
+            try:
+                wait_for_port(port, proc, self.p.start_timeout)
+            except RuntimeError as exc:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RuntimeError(f"{exc}\n{tail}") from None
+            yield port, proc
+        finally:
+            self.procs.stop(proc, timeout=self.p.stop_grace)
+
+    def run_target(self, target: Target) -> None:
+        """Set ``target`` up and run the HTTP workloads on it."""
+        info: dict[str, Any] = {"title": target.title, "notes": target.notes}
+        self.targets[target.name] = info
+        print(f"\n== {target.name}: {target.title}")
+        for note in target.notes:
+            print(f"   note: {note}")
+        info["load_average_before"] = os.getloadavg()[0]
+        t_hash = None
+        if self.p.hash_per_target:
+            self.measure_hashes([target])
+        if target.hasher in self.hash_times:
+            measured = self.hash_times[target.hasher]
+            # The best of several runs: the physical limit is what the CPU can do
+            # undisturbed, and the shared machine only ever adds time.
+            t_hash = measured["min_s"]
+            info["hash"] = measured
+            print(
+                f"   single-hash time ({target.hasher}, CPU {SERVER_CPU}): {t_hash * 1000:.1f} ms"
+            )
+        with self.serving(target) as (port, proc):
+            headers = self.setup(target, port, info)
+            info["rss_mib_after_setup"] = memory_kib(proc.pid).get("VmRSS", 0) / 1024
+            for workload in ("W1", "W2", "W4", "W3"):  # the flood last: it leaves a backlog
+                if workload not in self.workloads:
+                    continue
+                waited = wait_quiet(proc.pid, self.p.quiet_timeout)
+                try:
+                    result = getattr(self, f"w{workload[1]}")(target, port, proc, headers, t_hash)
+                except Exception as exc:
+                    traceback.print_exc()
+                    result = {"error": f"{type(exc).__name__}: {exc}"}
+                    self.failures.append(f"{workload} on {target.name}: {exc}")
+                if result is not None:
+                    result["quiet_wait_s"] = round(waited, 2)
+                    result["server_peak_rss_mib"] = memory_kib(proc.pid).get("VmHWM", 0) / 1024
+                    self.record(workload, target.name, result)
+                    print(f"   {workload}: {report.one_line(workload, result)}")
+        info["load_average_after"] = os.getloadavg()[0]
+
+    def setup(self, target: Target, port: int, info: dict[str, Any]) -> dict[str, str]:
+        """Register and log in one user; check ``GET /protected``; return auth headers."""
+        headers: dict[str, str] = {}
+        if target.register is not None and target.login is not None:
+            status, body = self.call(port, target.register(SETUP_USER))
+            if status >= 300:
+                raise RuntimeError(f"registration failed: {status} {body}")
+            status, body = self.call(port, target.login(SETUP_USER))
+            if status != 200 or not isinstance(body, dict) or "access_token" not in body:
+                raise RuntimeError(f"login failed: {status} {body}")
+            headers = {"Authorization": f"Bearer {body['access_token']}"}
+        status, body = self.call(port, RequestSpec("GET", "/protected", headers=headers))
+        info["protected_check"] = {"status": status, "body": body}
+        if status != 200 or "Hello user" not in json.dumps(body):
+            raise RuntimeError(f"GET /protected answered {status} {body}")
+        return headers
+
+    # -- workloads -----------------------------------------------------------------------
+
+    def w1(
+        self, target: Target, port: int, proc: Any, headers: dict[str, str], _t: float | None
+    ) -> dict[str, Any]:
+        """Authenticated GET /protected at full speed."""
+        url = f"http://127.0.0.1:{port}/protected"
+        if self.wrk is None:
+            cfg = {
+                "port": port,
+                "mode": "closed",
+                "concurrency": self.p.w1_connections,
+                "duration": self.p.w1_seconds,
+                "max_requests": self.p.max_requests,
+                "timeout": self.p.request_timeout,
+                "request": {"method": "GET", "path": "/protected", "headers": headers},
+            }
+            if self.p.w1_warmup:
+                self.collect(self.loadgen({**cfg, "duration": self.p.w1_warmup}), 120)
+            out = self.collect(self.loadgen(cfg), self.p.w1_seconds + 60)
+            lat = out["latency_ms"]
+            non2xx = out["completed"] - out["ok"]
+            return {
+                "tool": "bench.loadgen (no wrk: Python client, figures are client-bound)",
+                "connections": self.p.w1_connections,
+                "requests": out["completed"],
+                "rps": out["rps"],
+                "p50_ms": lat.get("p50"),
+                "p90_ms": lat.get("p90"),
+                "p99_ms": lat.get("p99"),
+                "non_2xx": non2xx,
+                "errors": sum(out["errors"].values()),
+            }
+        auth = [f"{k}: {v}" for k, v in headers.items()]
+        cmd = [self.wrk, "-t1", f"-c{self.p.w1_connections}", "--latency"]
+        cmd += ["--timeout", f"{int(self.p.request_timeout)}s"]
+        for header in auth:
+            cmd += ["-H", header]
+        if self.p.w1_warmup:
+            self.collect_text([*cmd, f"-d{self.p.w1_warmup}s", url], self.p.w1_warmup + 60)
+        text = self.collect_text([*cmd, f"-d{self.p.w1_seconds}s", url], self.p.w1_seconds + 60)
+        return {"tool": "wrk", "connections": self.p.w1_connections, **parse_wrk(text)}
+
+    def collect_text(self, cmd: list[str], timeout: float) -> str:
+        """Run a command on the client CPU and return its stdout."""
+        proc = self.procs.spawn(
+            cmd, cpu=CLIENT_CPU, env=clean_env(), cwd=ROOT, log=self.work / "wrk.log", capture=True
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            self.procs.stop(proc)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed: {self._tail('wrk.log')}")
+        return out.decode(errors="replace")
+
+    def _throughput(
+        self, spec: RequestSpec, port: int, seconds: float, concurrency: int, t_hash: float | None
+    ) -> dict[str, Any]:
+        cfg = {
+            "port": port,
+            "mode": "closed",
+            "concurrency": concurrency,
+            "duration": seconds,
+            "max_requests": self.p.max_requests,
+            "timeout": self.p.request_timeout,
+            "first_n": 1000,
+            "request": dataclasses.asdict(spec),
+        }
+        out = self.collect(self.loadgen(cfg), seconds + self.p.request_timeout + 30)
+        result = {
+            "concurrency": concurrency,
+            "per_s": out["ok_rps"],
+            "ok": out["ok"],
+            "status": out["status"],
+            "errors": out["errors"],
+            "p50_ms": out["ok_latency_ms"].get("p50"),
+            "p99_ms": out["ok_latency_ms"].get("p99"),
+        }
+        if t_hash:
+            limit = self.server_cores / t_hash
+            result.update(
+                t_hash_ms=t_hash * 1000,
+                server_cores=self.server_cores,
+                physical_limit_per_s=limit,
+                fraction_of_limit=out["ok_rps"] / limit,
+            )
+        return result
+
+    def w2(
+        self, target: Target, port: int, proc: Any, headers: dict[str, str], t: float | None
+    ) -> dict[str, Any] | None:
+        """Logins/s of one user, closed loop."""
+        if target.login is None:
+            return None
+        return self._throughput(
+            target.login(SETUP_USER), port, self.p.w2_seconds, self.p.w2_concurrency, t
+        )
+
+    def w4(
+        self, target: Target, port: int, proc: Any, headers: dict[str, str], t: float | None
+    ) -> dict[str, Any] | None:
+        """Registrations/s of distinct new users, closed loop."""
+        if target.register is None:
+            return None
+        return self._throughput(
+            target.register("reg{n}"), port, self.p.w4_seconds, self.p.w4_concurrency, t
+        )
+
+    def w3(
+        self,
+        target: Target,
+        port: int,
+        proc: subprocess.Popen[bytes],
+        headers: dict[str, str],
+        _t: float | None,
+    ) -> dict[str, Any] | None:
+        """/health latency sampled open-loop, idle and then under a login flood."""
+        if target.login is None:
+            return None
+        sample = {
+            "port": port,
+            "mode": "open",
+            "rate": self.p.w3_sample_rate,
+            "max_outstanding": 200,
+            "timeout": self.p.w3_flood_seconds + 5,
+            "request": {"method": "GET", "path": "/health"},
+        }
+        idle = self.collect(
+            self.loadgen({**sample, "duration": self.p.w3_idle_seconds}),
+            self.p.w3_idle_seconds + 60,
+        )
+        rss_before = memory_kib(proc.pid).get("VmRSS", 0) / 1024
+        delay = min(0.5, self.p.w3_flood_seconds / 4)
+        flood = self.loadgen(
+            {
+                "port": port,
+                "mode": "closed",
+                "concurrency": self.p.w3_flood_concurrency,
+                "duration": self.p.w3_flood_seconds,
+                "max_requests": self.p.max_requests,
+                "timeout": self.p.w3_flood_seconds + 5,
+                "request": dataclasses.asdict(target.login(SETUP_USER)),
+            }
+        )
+        sampler = self.loadgen(
+            {**sample, "duration": self.p.w3_flood_seconds - delay, "start_delay": delay}
+        )
+        try:
+            during = self.collect(sampler, self.p.w3_flood_seconds + 60)
+        finally:
+            flooded = self.collect(flood, self.p.w3_flood_seconds + 60)
+        mem = memory_kib(proc.pid)
+        idle_p99 = idle["latency_ms"].get("p99")
+        flood_p99 = during["latency_ms"].get("p99")
+        return {
+            "sample_rate_per_s": self.p.w3_sample_rate,
+            "flood_concurrency": self.p.w3_flood_concurrency,
+            "idle_p50_ms": idle["latency_ms"].get("p50"),
+            "idle_p99_ms": idle_p99,
+            "flood_p50_ms": during["latency_ms"].get("p50"),
+            "flood_p99_ms": flood_p99,
+            "flood_max_ms": during["latency_ms"].get("max"),
+            "p99_ratio": flood_p99 / idle_p99 if idle_p99 and flood_p99 else None,
+            "health_samples": during["completed"],
+            "health_unanswered": during["started"] - during["ok"],
+            "health_not_sent": during["errors"].get("skipped_outstanding", 0),
+            "health_status": during["status"],
+            "health_errors": {
+                k: v for k, v in during["errors"].items() if k != "skipped_outstanding"
+            },
+            "flood_logins_ok": flooded["ok"],
+            "flood_status": flooded["status"],
+            "flood_unfinished": flooded["unfinished"],
+            "rss_before_flood_mib": rss_before,
+            "rss_after_flood_mib": mem.get("VmRSS", 0) / 1024,
+        }
+
+    def w5(self) -> None:
+        """Limiter microbenchmark, each implementation in a fresh process."""
+        for impl in ("blog", "bastion"):
+            out = self.micro(
+                Path(sys.executable),
+                "limiter",
+                impl,
+                str(self.p.w5_clients),
+                str(self.p.w5_hot_checks),
+            )
+            self.record("W5", "blogpost" if impl == "blog" else "bastion", out)
+            if "skipped" in out:
+                print(f"   W5 {impl}: {out['skipped']}")
+            else:
+                print(f"   W5 {impl}: {report.one_line('W5', out)}")
+
+    def w6(self) -> None:
+        """Revocation-check microbenchmark."""
+        out = self.micro(Path(sys.executable), "revocation", str(self.p.w6_calls))
+        self.record("W6", "bastion", out)
+        print(f"   W6: {report.one_line('W6', out)}")
+
+
+def machine_facts(harness: Harness, mode: str) -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    wrk_version = ""
+    if harness.wrk:
+        wrk_version = (
+            subprocess.run([harness.wrk, "--version"], capture_output=True, text=True, check=False)
+            .stdout.split("\n")[0]
+            .split(" [")[0][:60]
+        )
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": mode,
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "git_commit": commit + ("+uncommitted changes" if dirty else ""),
+        "pinning": (
+            f"servers on CPU {SERVER_CPU}, load generators on CPU {CLIENT_CPU} (taskset)"
+            if harness.pinned
+            else "not pinned (taskset or a second CPU missing)"
+        ),
+        "w1_tool": wrk_version or "bench.loadgen (wrk not installed or --no-wrk)",
+        "params": harness.p.__dict__,
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="about a second per workload (CI)")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1,W3")
+    parser.add_argument("--targets", default=",".join(TARGET_NAMES), help="targets to run")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="output directory"
+    )
+    parser.add_argument(
+        "--keep-work", action="store_true", help="keep the work directory (server logs)"
+    )
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="drive W1 with bench.loadgen even if wrk exists"
+    )
+    parser.add_argument(
+        "--build-peers",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="build .bench-peers-venv for fastapi-users (auto: in full runs only)",
+    )
+    args = parser.parse_args(argv)
+    args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for name in args.only:
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name}; choose from {', '.join(WORKLOADS)}")
+    for name in args.targets:
+        if name not in TARGET_NAMES:
+            parser.error(f"unknown target {name}; choose from {', '.join(TARGET_NAMES)}")
+    return args
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
+    """Run the harness; exit status 1 if any workload failed (skips are not failures)."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    params = SMOKE if args.smoke else FULL
+    mode = "smoke" if args.smoke else "full"
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
+    harness = Harness(params, args.only, work, use_wrk=not args.no_wrk)
+    facts = machine_facts(harness, mode)
+    print(f"Bastion benchmark ({mode}) on {facts['nproc']} x {facts['cpu_model']}")
+    print(f"{facts['pinning']}; W1 with {facts['w1_tool']}; work dir {work}")
+    skipped: dict[str, str] = {}
+    http = [w for w in args.only if w in ("W1", "W2", "W3", "W4")]
+    try:
+        with contextlib.ExitStack() as stack:
+            targets: list[Target] = []
+            for name in args.targets if http else []:
+                if name == "bare":
+                    targets.append(bare())
+                elif name == "blogpost":
+                    targets.append(blogpost())
+                elif name == "bastion":
+                    targets.append(bastion())
+                elif name == "bastion-pg":
+                    try:
+                        db_url, redis_url = stack.enter_context(postgres_and_redis())
+                    except Exception as exc:
+                        skipped[name] = f"PostgreSQL/Redis could not start: {exc}"
+                        harness.failures.append(f"bastion-pg: {exc}")
+                        continue
+                    targets.append(bastion_pg(db_url, redis_url))
+                elif name == "fastapi-users":
+                    build = args.build_peers == "yes" or (
+                        args.build_peers == "auto" and not args.smoke
+                    )
+                    python, why = ensure_peers_venv(build=build, log=work / "peers-venv.log")
+                    if python is None:
+                        skipped[name] = why
+                        print(f"\n== fastapi-users skipped: {why}")
+                        continue
+                    targets.append(fastapi_users(python))
+            if not params.hash_per_target:
+                harness.measure_hashes(targets)
+            for target in targets:
+                try:
+                    harness.run_target(target)
+                except Exception as exc:
+                    traceback.print_exc()
+                    harness.targets.setdefault(target.name, {})["error"] = str(exc)
+                    harness.failures.append(f"{target.name}: {exc}")
+            if "W5" in args.only:
+                print("\n== W5: limiter microbenchmark")
+                try:
+                    harness.w5()
+                except Exception as exc:
+                    traceback.print_exc()
+                    harness.failures.append(f"W5: {exc}")
+            if "W6" in args.only:
+                print("\n== W6: revocation check microbenchmark")
+                try:
+                    harness.w6()
+                except Exception as exc:
+                    traceback.print_exc()
+                    harness.failures.append(f"W6: {exc}")
+    finally:
+        harness.procs.close()
+    facts["load_average_at_end"] = os.getloadavg()
+    facts["wall_seconds"] = round(time.monotonic() - started, 1)
+    results = {
+        "machine": facts,
+        "targets": harness.targets,
+        "skipped_targets": skipped,
+        "workloads": harness.results,
+        "failures": harness.failures,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    _write(args.out / "results.md", report.markdown(results))
+    chart = report.chart(results, args.out / "results.png")
+    print(
+        f"\nwrote {args.out / 'results.json'}, {args.out / 'results.md'}"
+        + (f", {chart}" if chart else " (no chart: matplotlib not installed)")
+    )
+    print(report.summary_table(results))
+    if args.keep_work or harness.failures:
+        print(f"work directory (server logs) kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if harness.failures:
+        print("\nFAILURES:\n  " + "\n  ".join(harness.failures))
+        return 1
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
