@@ -6,7 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import FastAPI, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope
@@ -62,15 +64,23 @@ class Bastion:
         self.settings = settings if settings is not None else Settings()
         self.container: Container = build(self.settings, clock=clock)
         self.metrics = Metrics()
+        #: Dependencies that demand a bearer token, for the OpenAPI document.
+        self._token_dependencies: set[Callable[..., Any]] = {self.principal, self.current_user}
 
     # -- dependencies ----------------------------------------------------------
 
-    async def principal(
-        self,
-        request: Request,
-        _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-    ) -> Principal:
-        """The verified caller of this request (401 otherwise)."""
+    async def principal(self, request: Request) -> Principal:
+        """The verified caller of this request (401 otherwise).
+
+        The token was verified by ``AuthenticationMiddleware``; this only reads
+        the outcome, so it declares no ``HTTPBearer`` sub-dependency (which
+        would cost every request a second parse). The OpenAPI document still
+        marks the routes that use it as bearer-protected (``_document_bearer``).
+        """
+        return self._principal_of(request)
+
+    @staticmethod
+    def _principal_of(request: Request) -> Principal:
         state = request.scope.get("state", {})
         principal = state.get(STATE_PRINCIPAL)
         if principal is not None:
@@ -92,9 +102,8 @@ class Bastion:
     def require(self, permission: str) -> Callable[..., Awaitable[Principal]]:
         """A dependency that demands ``permission`` of the caller (403 otherwise)."""
 
-        async def check(
-            request: Request, principal: Principal = Depends(self.principal)
-        ) -> Principal:
+        async def check(request: Request) -> Principal:
+            principal = self._principal_of(request)
             if not principal.has(permission):
                 await self.container.events.record(
                     "authz_fail",
@@ -107,6 +116,7 @@ class Bastion:
                 raise Forbidden(f"this needs the {permission!r} permission")
             return principal
 
+        self._token_dependencies.add(check)
         return check
 
     async def _load_user(self, principal: Principal) -> User:
@@ -119,13 +129,16 @@ class Bastion:
 
     def install(self, app: FastAPI, *, prefix: str = "") -> None:
         """Add Bastion's routes, middleware, error handlers and lifecycle to ``app``."""
+        # Routes are matched in order, each candidate costing time: the hot
+        # ones (/protected, /health) go first.
         for router in (
+            system_routes.build_router(self),
             user_routes.build_router(self),
             auth_routes.build_router(self),
             event_routes.build_router(self),
-            system_routes.build_router(self),
         ):
             app.include_router(router, prefix=prefix)
+        self._document_bearer(app)
         install_error_handlers(app)
         self._add_middleware(
             app, prefix=prefix, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json")
@@ -152,6 +165,40 @@ class Bastion:
             rule=rule.name,
             limit=f"{rule.limit}/{rule.window}s",
         )
+
+    def _needs_token(self, dependant: Dependant) -> bool:
+        return any(
+            dependency.call in self._token_dependencies or self._needs_token(dependency)
+            for dependency in dependant.dependencies
+        )
+
+    def _document_bearer(self, app: FastAPI) -> None:
+        """Mark routes that need a token as ``HTTPBearer``-secured in OpenAPI."""
+        generate = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema:
+                return app.openapi_schema
+            schema = generate()
+            components = schema.setdefault("components", {})
+            components.setdefault("securitySchemes", {})["HTTPBearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An access token from POST /auth/token",
+            }
+            for context in iter_route_contexts(app.routes):
+                route = context.route
+                if not isinstance(route, APIRoute) or not self._needs_token(route.dependant):
+                    continue
+                operations = schema.get("paths", {}).get(context.path_format, {})
+                for method in context.methods or ():
+                    operation = operations.get(method.lower())
+                    if operation is not None:
+                        operation.setdefault("security", [{"HTTPBearer": []}])
+            app.openapi_schema = schema
+            return schema
+
+        app.openapi = openapi  # type: ignore[method-assign]
 
     def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
         # Added innermost first: the last one added runs first.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Methods counted under their own name. HTTP lets a client send any token as
@@ -50,11 +52,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request."""
-        method = method if method in KNOWN_METHODS else "OTHER"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        label = method if method in KNOWN_METHODS else "OTHER"
+        key = (route, label, status)
+        children = self._children.get(key)
+        if children is None:
+            # ``labels()`` hashes and validates its arguments on every call;
+            # the label sets are few (routes x methods x statuses), so their
+            # children are looked up once and kept.
+            children = (
+                self.requests.labels(route, label, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition format."""

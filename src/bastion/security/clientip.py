@@ -59,10 +59,16 @@ class ClientResolver:
             peer: The direct peer address from the transport.
             forwarded_for: The ``X-Forwarded-For`` header, all values joined by commas.
         """
-        address = _parse(peer) if peer else None
+        if not peer:
+            return "unknown"
+        if not self._trusted or not forwarded_for:
+            # No proxy to believe: the transport's address is the answer, as
+            # text, without parsing it on every request.
+            return peer
+        address = _parse(peer)
         if address is None:
-            return peer or "unknown"
-        if not self._trusted or not forwarded_for or not self.is_trusted(address):
+            return peer
+        if not self.is_trusted(address):
             return str(address)
         for hop in reversed(forwarded_for.split(",")):
             hop_address = _parse(hop)

@@ -4,15 +4,16 @@ catch-all that turns an unexpected error into a generic JSON 500."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.logs import log_request
 from bastion.security.clientip import ClientResolver
 
 #: A client-sent request id is kept only if it is this tame; anything else
@@ -22,7 +23,6 @@ STATE_REQUEST_ID = "request_id"
 STATE_CLIENT_IP = "client_ip"
 STATE_USER_ID = "user_id"
 
-access_log = structlog.get_logger("bastion.access")
 error_log = structlog.get_logger("bastion.error")
 
 
@@ -32,11 +32,17 @@ def state_of(scope: Scope) -> dict[str, Any]:
     return state
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    values = [value for key, value in scope["headers"] if key == name]
-    if not values:
-        return None
-    return b",".join(values).decode("latin-1")
+_WANTED = frozenset({b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"})
+
+
+def _read_headers(scope: Scope) -> dict[bytes, str]:
+    """The headers this middleware reads, in one pass; repeats joined by commas."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in _WANTED:
+            text = bytes(value).decode("latin-1")
+            found[key] = f"{found[key]},{text}" if key in found else text
+    return found
 
 
 class RequestContextMiddleware:
@@ -62,17 +68,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        sent = _header(scope, b"x-request-id")
-        request_id = sent if sent and REQUEST_ID_PATTERN.fullmatch(sent) else uuid.uuid4().hex
+        wanted = _read_headers(scope)
+        sent = wanted.get(b"x-request-id")
+        request_id = sent if sent and REQUEST_ID_PATTERN.fullmatch(sent) else os.urandom(16).hex()
         peer = scope.get("client")
-        client_ip = self.resolver.resolve(
-            peer[0] if peer else None, _header(scope, b"x-forwarded-for")
-        )
-        if (
-            peer
-            and _header(scope, b"x-forwarded-proto") == "https"
-            and self.resolver.trusts(peer[0])
-        ):
+        client_ip = self.resolver.resolve(peer[0] if peer else None, wanted.get(b"x-forwarded-for"))
+        if peer and wanted.get(b"x-forwarded-proto") == "https" and self.resolver.trusts(peer[0]):
             scope["scheme"] = "https"
         state = state_of(scope)
         state[STATE_REQUEST_ID] = request_id
@@ -119,8 +120,7 @@ class RequestContextMiddleware:
             if self.observe is not None:
                 self.observe(route, scope.get("method", ""), status, elapsed)
             with contextlib.suppress(Exception):
-                access_log.info(
-                    "request",
+                log_request(
                     method=scope.get("method"),
                     route=route,
                     status=status,
