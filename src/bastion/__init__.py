@@ -6,14 +6,43 @@ Run it as a service (``bastion serve``) or embed it in a FastAPI app::
 
     auth = Bastion(Settings())
     auth.install(app)
+
+The names below are imported on first use, so ``bastion.security`` or the
+command line do not pay for FastAPI and SQLAlchemy until they need them.
 """
 
 from __future__ import annotations
 
-from bastion.api.app import Bastion, create_app
-from bastion.config import Settings
-from bastion.errors import BastionError
-from bastion.types import Principal, User
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.api.app import Bastion, create_app
+    from bastion.config import Settings
+    from bastion.errors import BastionError
+    from bastion.types import Principal, User
 
 __all__ = ["Bastion", "BastionError", "Principal", "Settings", "User", "create_app"]
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Bastion": "bastion.api.app",
+    "create_app": "bastion.api.app",
+    "Settings": "bastion.config",
+    "BastionError": "bastion.errors",
+    "Principal": "bastion.types",
+    "User": "bastion.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -40,6 +40,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -49,6 +50,14 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await _send_413(send)
                     return
+                has_body = declared > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            # Nothing to count (most GETs): no wrappers on the hot path. A
+            # server never delivers body bytes without one of the two headers.
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
         refused = False
