@@ -10,7 +10,9 @@ a bounded number of callers wait, and the rest are refused at once with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -20,9 +22,25 @@ from bastion.errors import Overloaded
 T = TypeVar("T")
 
 
+#: Niceness added to hashing threads (Linux schedules threads one by one).
+HASH_THREAD_NICENESS = 10
+
+
 def default_workers() -> int:
-    """One hashing thread per CPU: argon2 and bcrypt release the GIL."""
-    return max(1, os.cpu_count() or 1)
+    """One hashing thread per CPU this process may run on: argon2 and bcrypt
+    release the GIL, so more threads than CPUs only add waiting."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _lower_priority() -> None:
+    # Hashing is bulk work; the event loop answers every other request. With
+    # the hashing threads niced, a login flood cannot starve /health or token
+    # checks of CPU (the scheduler prefers the loop's thread).
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
 
 
 class HashPool:
@@ -36,7 +54,9 @@ class HashPool:
     def __init__(self, workers: int | None = None, max_waiting: int = 64) -> None:
         self.workers = workers or default_workers()
         self.max_waiting = max_waiting
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bastion-hash")
+        self._executor = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="bastion-hash", initializer=_lower_priority
+        )
         self._admitted = 0
 
     @property
