@@ -183,3 +183,151 @@ def redis_server() -> Iterator[RedisServer]:
         process.terminate()
         process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- restartable Redis and nginx (tests/deploy) --------------------------------------
+
+
+@dataclass
+class RestartableRedis:
+    """A throwaway Redis server that a test may stop and start again on its port."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Redis URL of database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start redis-server on this object's port (no persistence)."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (scripts/test installs it)")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop the server and wait until it is gone (an outage)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+@contextlib.contextmanager
+def restartable_redis_server() -> Iterator[RestartableRedis]:
+    """A Redis server of the caller's own on a free loopback port; removed afterwards."""
+    server = RestartableRedis(free_port(), Path(tempfile.mkdtemp(prefix="bastion-redis-")))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``${NAME}`` of ``values`` replaced (as ``envsubst``
+    with a list of names does: nginx's own ``$variables`` stay as they are).
+
+    Raises:
+        ValueError: when a ``${...}`` placeholder is left unfilled.
+    """
+    for name, value in values.items():
+        template = template.replace("${" + name + "}", value)
+    if "${" in template:
+        raise ValueError("the template has a placeholder without a value")
+    return template
+
+
+@dataclass
+class NginxServer:
+    """nginx in the foreground, its pid, logs and temporary files in ``prefix``."""
+
+    port: int
+    prefix: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _nginx_binary() -> str:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if found is None:
+        raise RuntimeError("nginx is not installed (scripts/test installs it)")
+    return found
+
+
+@contextlib.contextmanager
+def nginx_server(template: Path, upstreams: tuple[str, str]) -> Iterator[NginxServer]:
+    """Run the nginx configuration ``template`` (deploy/nginx/bastion.conf) on a
+    free loopback port in front of ``upstreams`` (``host:port`` each)."""
+    prefix = Path(tempfile.mkdtemp(prefix="bastion-nginx-"))
+    # nginx's workers drop root for "nobody": they must reach the prefix.
+    prefix.chmod(0o755)
+    (prefix / "logs").mkdir()
+    (prefix / "temp").mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        render_template(
+            template.read_text(),
+            {"LISTEN": f"127.0.0.1:{port}", "UPSTREAM_1": upstreams[0], "UPSTREAM_2": upstreams[1]},
+        )
+    )
+    binary = _nginx_binary()
+    check = subprocess.run(
+        [binary, "-t", "-q", "-p", f"{prefix}/", "-c", str(conf)],
+        capture_output=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise RuntimeError(f"nginx refuses the configuration: {check.stderr.decode()}")
+    process = subprocess.Popen(
+        [binary, "-p", f"{prefix}/", "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        yield NginxServer(port, prefix, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(prefix, ignore_errors=True)
