@@ -9,7 +9,8 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from bastion.types import User
+from bastion.storage.protocols import SecurityEvent
+from bastion.types import User, utc
 
 #: SPEC: the whole string, ASCII only. ``re.ASCII`` keeps ``\w``-style
 #: look-alikes out; ``fullmatch`` refuses a trailing newline that ``$`` allows.
@@ -129,6 +130,24 @@ class EventOut(BaseModel):
     user_agent: str | None
     request_id: str | None
     detail: dict[str, object]
+
+    @classmethod
+    def of(cls, event: SecurityEvent) -> EventOut:
+        """Render a stored event (``at`` as an aware UTC datetime)."""
+        fields = {name: getattr(event, name) for name in _EVENT_FIELDS}
+        return cls(**fields, id=event.id or 0, at=utc(event.at))
+
+
+_EVENT_FIELDS = (
+    "type",
+    "outcome",
+    "user_id",
+    "username",
+    "ip",
+    "user_agent",
+    "request_id",
+    "detail",
+)
 
 
 class EventsPage(BaseModel):

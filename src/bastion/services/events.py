@@ -52,6 +52,8 @@ QUERY_FLUSH_TIMEOUT = 2.0
 STOP_TIMEOUT = 5.0
 
 logger = structlog.get_logger("bastion.security")
+#: What a log line carries besides the type (``event`` is structlog's own key).
+_LOGGED_FIELDS = ("outcome", "user_id", "username", "ip", "user_agent", "request_id", "detail")
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -137,17 +139,8 @@ class EventRecorder:
         # A broken stdout (a log collector gone: EPIPE) must not turn every
         # request that records an event into a 500; the event is still stored.
         with contextlib.suppress(Exception):
-            logger.info(
-                "security_event",
-                event_type=event.type,
-                outcome=event.outcome,
-                user_id=event.user_id,
-                username=event.username,
-                ip=event.ip,
-                user_agent=event.user_agent,
-                request_id=event.request_id,
-                detail=event.detail,
-            )
+            fields = {name: getattr(event, name) for name in _LOGGED_FIELDS}
+            logger.info("security_event", event_type=event.type, **fields)
         self._idle.clear()
         await self._queue.put(event)
 

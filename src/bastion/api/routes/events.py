@@ -13,7 +13,7 @@ from bastion.api.schemas import EventOut, EventsPage
 from bastion.errors import ValidationFailed
 from bastion.services.events import EVENT_TYPES
 from bastion.storage.protocols import EventQuery
-from bastion.types import ADMIN, utc
+from bastion.types import ADMIN
 
 if TYPE_CHECKING:
     from bastion.api.app import Bastion
@@ -86,21 +86,7 @@ def build_router(auth: Bastion) -> APIRouter:
         )
         found = await recorder.query(query)
         page, more = found[:limit], len(found) > limit
-        events = [
-            EventOut(
-                id=event.id or 0,
-                at=utc(event.at),
-                type=event.type,
-                outcome=event.outcome,
-                user_id=event.user_id,
-                username=event.username,
-                ip=event.ip,
-                user_agent=event.user_agent,
-                request_id=event.request_id,
-                detail=event.detail,
-            )
-            for event in page
-        ]
+        events = [EventOut.of(event) for event in page]
         next_cursor = encode_cursor(page[-1].id or 0) if more and page else None
         return EventsPage(events=events, next_cursor=next_cursor)
 
