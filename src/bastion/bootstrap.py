@@ -183,15 +183,20 @@ class Container:
             if isinstance(self.rate_store, MemoryRateLimitStore):
                 self.rate_store.prune(self.clock.now())
 
+    def reload_keys(self) -> bool:
+        """Pick up a rotation (``bastion keys rotate``); ``True`` if the ring changed."""
+        mtime = self.key_file.mtime()
+        if mtime == self._key_mtime:
+            return False
+        self.codec.ring = build_key_ring(self.settings, self.key_file, self.clock.now())
+        self._key_mtime = mtime
+        return True
+
     async def _poll_keys(self) -> None:
         while True:
             await asyncio.sleep(KEY_RELOAD_SECONDS)
-            mtime = self.key_file.mtime()
-            if mtime == self._key_mtime:
-                continue
             try:
-                self.codec.ring = build_key_ring(self.settings, self.key_file, self.clock.now())
-                self._key_mtime = mtime
+                self.reload_keys()
             except Exception:
                 log.exception("key reload failed")
 

@@ -291,3 +291,30 @@ async def test_generated_hs256_key_rotates_without_downtime(
         new = await login(client)
         assert header_of(new["access_token"])["kid"] == fresh.kid
         assert (await client.get("/protected", headers=bearer(old))).status_code == 200
+
+
+async def test_running_instance_signs_with_a_rotated_key_after_its_reload(
+    make_settings: SettingsFactory, start_server: ServerFactory
+) -> None:
+    """The same instance, no restart: its periodic reload (every 15 s, well
+    inside SPEC's 60 s) is run once here instead of waited for."""
+    settings = await make_settings(jwt_algorithm="EdDSA")
+    server = await start_server(settings)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        await register(client)
+        old = await login(client)
+        status, output = await bastion_cli(
+            "keys",
+            "rotate",
+            cwd=settings.data_dir,
+            data_dir=str(settings.data_dir),
+            jwt_algorithm="EdDSA",
+        )
+        assert status == 0, output
+        assert server.bastion.container.reload_keys()
+        new = await login(client)
+        assert header_of(new["access_token"])["kid"] in output
+        assert header_of(new["access_token"])["kid"] != header_of(old["access_token"])["kid"]
+        assert (await client.get("/protected", headers=bearer(old))).status_code == 200
+        assert (await client.get("/protected", headers=bearer(new))).status_code == 200
+        assert not server.bastion.container.reload_keys(), "nothing new to load"
