@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -72,6 +75,8 @@ def serve(
     except BastionError as exc:
         typer.echo(f"bastion: {exc.message}", err=True)
         raise typer.Exit(2) from None
+    if workers > 1:
+        _share_metrics(settings.data_dir / "metrics")
     uvicorn.run(
         "bastion.cli:_service_app",
         factory=True,
@@ -85,6 +90,13 @@ def serve(
         forwarded_allow_ips="",
         log_level="warning",
     )
+
+
+def _share_metrics(directory: Path) -> None:
+    """Give the workers one fresh directory for their Prometheus values."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _service_app() -> object:

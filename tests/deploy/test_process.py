@@ -449,3 +449,35 @@ async def test_a_redis_outage_fails_closed_where_it_must_and_recovers_without_re
     assert ready_during.json()["redis"] == "unavailable"
     assert recovered, "Bastion reconnects to Redis by itself"
     assert [r.status_code for r in after] == [200, 201, 200]
+
+
+def _health_count(metrics_text: str) -> float:
+    wanted = ('route="/health"', 'status="200"', 'method="GET"')
+    for line in metrics_text.splitlines():
+        if line.startswith("bastion_requests_total{") and all(w in line for w in wanted):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_add_up_the_requests_of_every_worker(
+    tmp_path: Path, pg: PostgresServer, own_redis: RestartableRedis
+) -> None:
+    env = service_env(
+        tmp_path,
+        BASTION_DATABASE_URL=await fresh_database(pg),
+        BASTION_REDIS_URL=own_redis.url,
+        BASTION_METRICS_PUBLIC="true",
+    )
+    async with bastion_serve(tmp_path, env, "--workers", "2") as service:
+        first, second = workers = await two_workers(service)
+        scrapes = []
+        async with fresh_connections(service.base_url) as client:
+            before = _health_count((await client.get("/metrics")).text)
+            for pid in (first, second):
+                async with only(workers, pid):
+                    for _ in range(10):
+                        assert (await client.get("/health")).status_code == 200
+            for pid in (first, second):
+                async with only(workers, pid):
+                    scrapes.append(_health_count((await client.get("/metrics")).text))
+    assert scrapes == [before + 20, before + 20]

@@ -243,6 +243,7 @@ class Bastion:
     async def shutdown(self) -> None:
         """Flush and release everything."""
         await self.container.stop()
+        self.metrics.close()
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:

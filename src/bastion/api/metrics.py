@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+#: Set (by ``bastion serve --workers N``) to a directory shared by the worker
+#: processes: each keeps its values there and ``/metrics`` adds them up, so
+#: the answer is the service's, whichever worker serves the scrape.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Methods counted under their own name. HTTP lets a client send any token as
 #: a method; each new one would be a new time series kept for the life of the
@@ -22,6 +35,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._shared_dir = os.environ.get(MULTIPROCESS_ENV)
         self.requests = Counter(
             "bastion_requests",
             "HTTP requests by route template, method and status.",
@@ -45,11 +59,13 @@ class Metrics:
             "bastion_hash_pool_in_flight",
             "Password hashes running or waiting.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.event_queue = Gauge(
             "bastion_event_queue_depth",
             "Security events waiting to be written.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -72,5 +88,14 @@ class Metrics:
         children[1].observe(seconds)
 
     def render(self) -> bytes:
-        """The text exposition format."""
+        """The text exposition format (summed over workers when there are several)."""
+        if self._shared_dir:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self._shared_dir)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """Retire this worker's live gauges (multi-worker mode)."""
+        if self._shared_dir:
+            multiprocess.mark_process_dead(os.getpid(), self._shared_dir)  # type: ignore[no-untyped-call]
