@@ -64,14 +64,22 @@ class HashPool:
         """Calls hashing or waiting now."""
         return self._admitted
 
+    def admit(self) -> None:
+        """Raise :class:`Overloaded` now if a hash would be refused.
+
+        Called before the work that leads up to hashing (a database lookup,
+        form parsing), so a shed request costs as little as possible.
+        """
+        if self._admitted >= self.workers + self.max_waiting:
+            raise Overloaded("too many logins in progress, retry shortly", retry_after=1)
+
     async def run(self, func: Callable[..., T], *args: object) -> T:
         """Run ``func(*args)`` on a hashing thread.
 
         Raises:
             Overloaded: when every thread is busy and the wait queue is full.
         """
-        if self._admitted >= self.workers + self.max_waiting:
-            raise Overloaded("too many logins in progress, retry shortly", retry_after=1)
+        self.admit()
         self._admitted += 1
         try:
             loop = asyncio.get_running_loop()

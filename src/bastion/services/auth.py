@@ -106,6 +106,7 @@ class AuthService:
         Unknown users cost one dummy verification and get the same
         :class:`InvalidCredentials` as a wrong password.
         """
+        self._passwords.admit()
         now = self._clock.now()
         client = context.ip if context and context.ip else "unknown"
         wait = await self._throttle.retry_after(username, client, now)

@@ -24,6 +24,10 @@ class PasswordService:
         self.policy = policy
         self._dummy_hash: str | None = None
 
+    def admit(self) -> None:
+        """Shed at once (:class:`bastion.errors.Overloaded`) when hashing is saturated."""
+        self.pool.admit()
+
     def check_policy(self, password: str, *, username: str, field: str = "password") -> None:
         """Raise :class:`bastion.errors.WeakPassword` if ``password`` breaks a rule."""
         self.policy.check(password, username=username, field=field)

@@ -72,6 +72,7 @@ class UserService:
             Conflict: the username or email is taken (decided by the database).
         """
         self._passwords.check_policy(password, username=username)
+        self._passwords.admit()
         password_hash = await self._passwords.hash(password)
         new = NewUser(username, email, age, password_hash, permissions, self._clock.now())
         user = await self._users.create(new)
