@@ -4,8 +4,13 @@
   target's hasher (W2 and W4's physical limit: cores / t_hash).
 - ``limiter IMPL CLIENTS HOT``: W5, the blog post's ``RateLimiter`` or
   Bastion's limiter: cost per check and memory for ``CLIENTS`` distinct clients.
+- ``limiter-redis URL CALLS``: W5 on Redis, ``RedisRateLimitStore.hit`` against a
+  running redis-server: cost per check for ``CALLS`` new clients and ``CALLS``
+  checks of one hot client.
 - ``revocation COUNT``: W6, ``AccessTokenCodec.verify`` with and without
   ``RevocationList.is_revoked``.
+- ``observability REQUESTS ROUNDS``: W7, in-process ``GET /protected`` through
+  the whole app with the access log and metrics on, and with both off.
 
 Each prints one JSON object. Only the standard library is imported at module
 level: ``hash fastapi-users`` runs in the peer's virtual environment.
@@ -18,12 +23,13 @@ import gc
 import json
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 PASSWORD = "correct horse battery staple"
 
@@ -210,6 +216,182 @@ async def _run_limiter(impl: str, clients: int, hot: int) -> dict[str, Any]:
     }
 
 
+async def _run_redis_limiter(url: str, calls: int) -> dict[str, Any]:
+    """Per-check cost of Bastion's Redis limiter: ``calls`` new clients, then one hot one.
+
+    Each check is one ``await RedisRateLimitStore.hit`` (one Lua script on Redis,
+    a second round trip, ``get_window_stats``, when the check is refused), so the
+    figure is mostly the loopback round trip and redis-py's work around it.
+    """
+    from bastion.storage.limits_redis import RedisRateLimitStore
+    from bastion.storage.protocols import RateRule
+
+    rule = RateRule("default", 100, 60)
+    store = RedisRateLimitStore(url)
+    try:
+        await store.ping()
+        for i in range(50):  # warm-up: connection pool, script loading
+            await store.hit(rule, f"warm{i}", time.time())
+        start = time.perf_counter()
+        for i in range(calls):
+            _key(i)
+        overhead = time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(calls):
+            await store.hit(rule, _key(i), time.time())
+        new_clients = time.perf_counter() - start
+        allowed = 0
+        start = time.perf_counter()
+        for _ in range(calls):
+            allowed += (await store.hit(rule, "10.255.255.254", time.time())).allowed
+        hot_time = time.perf_counter() - start
+    finally:
+        await store.close()
+    return {
+        "impl": "redis",
+        "call": 'await RedisRateLimitStore(url).hit(RateRule("default", 100, 60), ip, time.time())',
+        "clients": calls,
+        "new_client_check_us": max(0.0, new_clients - overhead) / calls * 1e6,
+        "hot_checks": calls,
+        "hot_check_us": hot_time / calls * 1e6,
+        "hot_allowed_fraction": allowed / calls,
+    }
+
+
+# -- W7: observability overhead -----------------------------------------------------------
+
+
+async def _observability(requests: int, rounds: int, tmp: Path, sink: TextIO) -> dict[str, Any]:
+    """Requests/s of ``GET /protected`` called straight into the ASGI app, with the
+    access log and metrics on and off.
+
+    Two apps are built with the same settings (SQLite in a temporary directory,
+    raised rate limits); in the "off" one the ``observe`` callable of
+    ``RequestContextMiddleware`` is ``None`` and ``log_request`` is replaced by a
+    no-op while it runs. stdout, where the access log goes, is a real temporary
+    file for both (``sink``, opened by the caller), as in production it is
+    written somewhere. Rounds alternate on/off; the best round of each counts.
+    """
+    import contextlib
+
+    import bastion.api.middleware.context as context_module
+    from bastion import Settings, create_app
+    from bastion.api.middleware.context import RequestContextMiddleware
+
+    raised = "100000000/minute"
+    real_log_request = context_module.log_request
+
+    def no_log(**_fields: object) -> None:
+        return None
+
+    def build(name: str, observed: bool) -> Any:
+        settings = Settings(
+            _env_file=None,
+            data_dir=tmp / name,
+            rate_limit=raised,
+            login_rate_limit=raised,
+            register_rate_limit=raised,
+        )
+        app = create_app(settings)
+        if not observed:
+            found = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
+            if len(found) != 1:
+                raise RuntimeError("RequestContextMiddleware not found in app.user_middleware")
+            found[0].kwargs["observe"] = None
+        return app
+
+    apps = {"on": build("on", True), "off": build("off", False)}
+    async with contextlib.AsyncExitStack() as stack:
+        headers: dict[str, list[tuple[bytes, bytes]]] = {}
+        for name, app in apps.items():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            container = app.state.bastion.container
+            await container.user_service.register(
+                username="benchuser", email="benchuser@example.com", age=30, password=PASSWORD
+            )
+            pair = await container.auth_service.password_grant("benchuser", PASSWORD)
+            headers[name] = [
+                (b"host", b"127.0.0.1"),
+                (b"authorization", f"Bearer {pair.access_token}".encode()),
+            ]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        def scope_for(name: str) -> dict[str, Any]:
+            return {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": "1.1",
+                "method": "GET",
+                "scheme": "http",
+                "path": "/protected",
+                "raw_path": b"/protected",
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers[name],
+                "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 8000),
+            }
+
+        async def run(name: str, count: int) -> float:
+            app = apps[name]
+            if name == "off":
+                context_module.log_request = no_log  # type: ignore[assignment]
+            try:
+                statuses.clear()
+                start = time.perf_counter()
+                for _ in range(count):
+                    await app(scope_for(name), receive, send)
+                elapsed = time.perf_counter() - start
+            finally:
+                context_module.log_request = real_log_request
+            if statuses != [200] * count:
+                bad = sorted(set(statuses) - {200})
+                raise RuntimeError(f"GET /protected ({name}) answered {bad or statuses[:3]}")
+            return count / elapsed
+
+        best = {"on": 0.0, "off": 0.0}
+        with contextlib.redirect_stdout(sink):
+            for name in apps:  # warm-up, and the first request builds the middleware
+                await run(name, max(10, requests // 20))
+            for i in range(rounds):
+                for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                    best[name] = max(best[name], await run(name, requests))
+        sink.flush()
+        log_bytes = sink.tell()
+        metrics_on = apps["on"].state.bastion.metrics
+        metrics_off = apps["off"].state.bastion.metrics
+        observed = (_metric_count(metrics_on), _metric_count(metrics_off))
+    if observed[0] == 0 or observed[1] != 0:
+        raise RuntimeError(f"metrics were not switched as intended: on/off counts {observed}")
+    return {
+        "requests_per_round": requests,
+        "rounds": rounds,
+        "on_rps": best["on"],
+        "off_rps": best["off"],
+        "overhead_fraction": 1 - best["on"] / best["off"],
+        "on_us_per_request": 1e6 / best["on"],
+        "off_us_per_request": 1e6 / best["off"],
+        "cost_us_per_request": 1e6 / best["on"] - 1e6 / best["off"],
+        "log_bytes_written": log_bytes,
+        "target_overhead_fraction": 0.10,
+    }
+
+
+def _metric_count(metrics: Any) -> int:
+    """How many ``GET /protected`` answered 200 that ``metrics`` counted."""
+    labels = {"route": "/protected", "method": "GET", "status": "200"}
+    value = metrics.registry.get_sample_value("bastion_requests_total", labels)
+    return int(value or 0)
+
+
 # -- W6: revocation check ------------------------------------------------------------------
 
 
@@ -310,8 +492,16 @@ def main(argv: list[str]) -> int:
         result = {algo: measure_hash(algo, int(argv[2])) for algo in argv[1].split(",")}
     elif what == "limiter":
         result = asyncio.run(_run_limiter(argv[1], int(argv[2]), int(argv[3])))
+    elif what == "limiter-redis":
+        result = asyncio.run(_run_redis_limiter(argv[1], int(argv[2])))
     elif what == "revocation":
         result = measure_revocation(int(argv[1]))
+    elif what == "observability":
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-w7-") as tmp,
+            open(Path(tmp) / "stdout.log", "w") as sink,
+        ):
+            result = asyncio.run(_observability(int(argv[1]), int(argv[2]), Path(tmp), sink))
     else:
         raise SystemExit(f"unknown measurement {what!r}")
     print(json.dumps(result))

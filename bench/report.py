@@ -77,6 +77,13 @@ def one_line(workload: str, r: dict[str, Any]) -> str:
     if workload == "W5":
         if "skipped" in r:
             return str(r["skipped"])
+        if r.get("impl") == "redis":
+            return (
+                f"{fmt(r.get('new_client_check_us'))} us/check (new client), "
+                f"{fmt(r.get('hot_check_us'))} us/check (one hot client, "
+                f"{fmt(r.get('hot_allowed_fraction'), '%')} allowed), "
+                f"{r.get('clients'):,} calls each, RedisRateLimitStore on a local redis-server"
+            )
         return (
             f"{fmt(r.get('new_client_check_us'))} us/check (new client), "
             f"{fmt(r.get('hot_check_us'))} us/check (hot), "
@@ -91,6 +98,21 @@ def one_line(workload: str, r: dict[str, Any]) -> str:
             f"{fmt(r.get('verify_repeat_us'))} us (+check "
             f"{fmt(r.get('verify_repeat_and_check_us'))} us, "
             f"check = {fmt(r.get('overhead_fraction_repeat'), '%')})"
+        )
+    if workload == "W7":
+        return (
+            f"log+metrics on {fmt(r.get('on_rps'))} req/s, off {fmt(r.get('off_rps'))} req/s "
+            f"-> overhead {fmt(r.get('overhead_fraction'), '%')} "
+            f"({fmt(r.get('cost_us_per_request'))} us/request; target at most "
+            f"{fmt(r.get('target_overhead_fraction'), '%')}), best of {r.get('rounds')} rounds "
+            f"of {r.get('requests_per_round'):,} requests"
+        )
+    if workload == "W8":
+        return (
+            f"--workers 1 {fmt(r.get('workers_1_rps'))} req/s (p99 "
+            f"{fmt(r.get('workers_1_p99_ms'))} ms), --workers 2 {fmt(r.get('workers_2_rps'))} "
+            f"req/s (p99 {fmt(r.get('workers_2_p99_ms'))} ms) -> x{fmt(r.get('speedup'))}; "
+            f"non-2xx {r.get('non_2xx')}, errors {r.get('errors')}; {r.get('placement')}"
         )
     return str(r)
 
@@ -192,7 +214,42 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             val("W6", "overhead_fraction"),
             None,
         ),
+        (
+            "W7 GET /protected in process, req/s, access log + metrics on",
+            "W7",
+            "on_rps",
+            val("W7", "on_rps"),
+            None,
+        ),
+        ("W7 the same, log + metrics off", "W7", "off_rps", val("W7", "off_rps"), None),
+        (
+            "W7 observability overhead, 1 - on ÷ off (target ≤ 10%)",
+            "W7",
+            "overhead_fraction",
+            lambda t: _percent(_get(results, "W7", t, "overhead_fraction")),
+            None,
+        ),
+        (
+            "W8 bastion serve --workers 1, req/s (unpinned)",
+            "W8",
+            "workers_1_rps",
+            val("W8", "workers_1_rps"),
+            None,
+        ),
+        (
+            "W8 bastion serve --workers 2, req/s (unpinned)",
+            "W8",
+            "workers_2_rps",
+            val("W8", "workers_2_rps"),
+            None,
+        ),
+        ("W8 2 workers ÷ 1 worker", "W8", "speedup", val("W8", "speedup"), None),
     ]
+
+
+def _percent(value: Any) -> str | None:
+    """``value`` as a percentage for a summary cell (the ratio columns skip it)."""
+    return None if value is None else fmt(value, "%")
 
 
 def summary_table(results: dict[str, Any]) -> str:
@@ -263,6 +320,30 @@ _DETAIL_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("keys held", "keys_held", ""),
         ("memory MiB", "memory_mib", ""),
         ("call", "call", ""),
+    ],
+    "W7": [
+        ("on req/s", "on_rps", ""),
+        ("off req/s", "off_rps", ""),
+        ("overhead", "overhead_fraction", "%"),
+        ("on us/request", "on_us_per_request", ""),
+        ("off us/request", "off_us_per_request", ""),
+        ("log + metrics us/request", "cost_us_per_request", ""),
+        ("requests per round", "requests_per_round", ""),
+        ("rounds (best counts)", "rounds", ""),
+        ("log bytes written", "log_bytes_written", ""),
+    ],
+    "W8": [
+        ("1 worker req/s", "workers_1_rps", ""),
+        ("1 worker p50 ms", "workers_1_p50_ms", ""),
+        ("1 worker p99 ms", "workers_1_p99_ms", ""),
+        ("2 workers req/s", "workers_2_rps", ""),
+        ("2 workers p50 ms", "workers_2_p50_ms", ""),
+        ("2 workers p99 ms", "workers_2_p99_ms", ""),
+        ("2 ÷ 1", "speedup", ""),
+        ("connections", "connections", ""),
+        ("non-2xx", "non_2xx", ""),
+        ("socket errors", "errors", ""),
+        ("CPUs", "placement", ""),
     ],
     "W6": [
         ("is_revoked us", "is_revoked_us", ""),
@@ -368,7 +449,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         ("W3 /health p99 under login flood, ms (log; dashes: idle)", "W3", "flood_p99_ms", True),
         ("W4 registrations/s", "W4", "per_s", False),
         ("W5 limiter memory, MiB", "W5", "memory_mib", False),
-        ("W5 limiter, us per new-client check", "W5", "new_client_check_us", False),
+        ("W5 limiter, us per new-client check (log)", "W5", "new_client_check_us", True),
     ]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     colors = {

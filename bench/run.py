@@ -51,7 +51,9 @@ from bench.targets import (
     Target,
     bare,
     bastion,
+    bastion_cli,
     bastion_pg,
+    bastion_serve,
     blogpost,
     ensure_peers_venv,
     fastapi_users,
@@ -59,15 +61,19 @@ from bench.targets import (
 )
 from bench.wrk import find_wrk, parse_wrk
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
 WORKLOAD_TITLES = {
     "W1": "authenticated GET /protected",
     "W2": "logins/s against the physical limit",
     "W3": "/health latency during a login flood vs idle",
     "W4": "registrations/s",
-    "W5": "rate limiter: cost per check, memory at many distinct clients",
+    "W5": "rate limiter: cost per check, memory at many distinct clients (Redis: PG+Redis column)",
     "W6": "revocation-check overhead on token verification",
+    "W7": "observability overhead: access log + metrics on vs off (in process)",
+    "W8": "bastion serve --workers 1 vs 2 on PostgreSQL + Redis (unpinned)",
 }
+#: Where W8's processes run: on purpose not pinned (see ``Harness.w8``).
+W8_PLACEMENT = "not pinned: server workers, PostgreSQL, Redis and wrk share both CPUs"
 TARGET_NAMES = ("bare", "blogpost", "bastion", "bastion-pg", "fastapi-users")
 SETUP_USER = "benchuser"
 
@@ -89,7 +95,13 @@ class Params:
     w4_concurrency: int
     w5_clients: int
     w5_hot_checks: int
+    w5_redis_calls: int
     w6_calls: int
+    w7_requests: int
+    w7_rounds: int
+    w8_seconds: int
+    w8_warmup: int
+    w8_connections: int
     hash_count: int
     hash_per_target: bool
     """Time the hash just before each target (closer in time, less exposed to the
@@ -117,7 +129,13 @@ SMOKE = Params(
     w4_concurrency=4,
     w5_clients=20_000,
     w5_hot_checks=50_000,
+    w5_redis_calls=100,
     w6_calls=500,
+    w7_requests=200,
+    w7_rounds=3,
+    w8_seconds=1,
+    w8_warmup=0,
+    w8_connections=16,
     hash_count=1,
     hash_per_target=False,
     quiet_timeout=0.0,
@@ -140,7 +158,13 @@ FULL = Params(
     w4_concurrency=8,
     w5_clients=1_000_000,
     w5_hot_checks=1_000_000,
+    w5_redis_calls=2_000,
     w6_calls=5_000,
+    w7_requests=5_000,
+    w7_rounds=3,
+    w8_seconds=10,
+    w8_warmup=2,
+    w8_connections=32,
     hash_count=10,
     hash_per_target=True,
     quiet_timeout=15.0,
@@ -192,11 +216,11 @@ class Harness:
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         return result
 
-    def loadgen(self, cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
-        """Start a load generator process on the client CPU."""
+    def loadgen(self, cfg: dict[str, Any], cpu: int | None = CLIENT_CPU) -> subprocess.Popen[bytes]:
+        """Start a load generator process on the client CPU (or unpinned: ``cpu=None``)."""
         return self.procs.spawn(
             [sys.executable, "-m", "bench.loadgen", json.dumps(cfg)],
-            cpu=CLIENT_CPU,
+            cpu=cpu,
             env=clean_env(),
             cwd=ROOT,
             log=self.work / "loadgen.log",
@@ -250,14 +274,17 @@ class Harness:
     # -- servers -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serving(self, target: Target) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-        """Start ``target`` pinned to the server CPU; stop it (whole group) afterwards."""
+    def serving(
+        self, target: Target, cpu: int | None = SERVER_CPU
+    ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+        """Start ``target`` pinned to ``cpu`` (the server CPU; ``None``: unpinned);
+        stop it (whole group) afterwards."""
         workdir = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.work))
         port = free_port()
         log = workdir / "server.log"
         proc = self.procs.spawn(
             target.command(port, workdir),
-            cpu=SERVER_CPU,
+            cpu=cpu,
             env=clean_env(target.env(workdir)),
             cwd=ROOT,
             log=log,
@@ -335,25 +362,39 @@ class Harness:
         self, target: Target, port: int, proc: Any, headers: dict[str, str], _t: float | None
     ) -> dict[str, Any]:
         """Authenticated GET /protected at full speed."""
+        return self.drive_protected(
+            port, headers, self.p.w1_seconds, self.p.w1_warmup, self.p.w1_connections, CLIENT_CPU
+        )
+
+    def drive_protected(
+        self,
+        port: int,
+        headers: dict[str, str],
+        seconds: int,
+        warmup: int,
+        connections: int,
+        cpu: int | None,
+    ) -> dict[str, Any]:
+        """``GET /protected`` with wrk (or bench.loadgen) from ``cpu`` (``None``: unpinned)."""
         url = f"http://127.0.0.1:{port}/protected"
         if self.wrk is None:
             cfg = {
                 "port": port,
                 "mode": "closed",
-                "concurrency": self.p.w1_connections,
-                "duration": self.p.w1_seconds,
+                "concurrency": connections,
+                "duration": seconds,
                 "max_requests": self.p.max_requests,
                 "timeout": self.p.request_timeout,
                 "request": {"method": "GET", "path": "/protected", "headers": headers},
             }
-            if self.p.w1_warmup:
-                self.collect(self.loadgen({**cfg, "duration": self.p.w1_warmup}), 120)
-            out = self.collect(self.loadgen(cfg), self.p.w1_seconds + 60)
+            if warmup:
+                self.collect(self.loadgen({**cfg, "duration": warmup}, cpu), 120)
+            out = self.collect(self.loadgen(cfg, cpu), seconds + 60)
             lat = out["latency_ms"]
             non2xx = out["completed"] - out["ok"]
             return {
                 "tool": "bench.loadgen (no wrk: Python client, figures are client-bound)",
-                "connections": self.p.w1_connections,
+                "connections": connections,
                 "requests": out["completed"],
                 "rps": out["rps"],
                 "p50_ms": lat.get("p50"),
@@ -363,19 +404,19 @@ class Harness:
                 "errors": sum(out["errors"].values()),
             }
         auth = [f"{k}: {v}" for k, v in headers.items()]
-        cmd = [self.wrk, "-t1", f"-c{self.p.w1_connections}", "--latency"]
+        cmd = [self.wrk, "-t1", f"-c{connections}", "--latency"]
         cmd += ["--timeout", f"{int(self.p.request_timeout)}s"]
         for header in auth:
             cmd += ["-H", header]
-        if self.p.w1_warmup:
-            self.collect_text([*cmd, f"-d{self.p.w1_warmup}s", url], self.p.w1_warmup + 60)
-        text = self.collect_text([*cmd, f"-d{self.p.w1_seconds}s", url], self.p.w1_seconds + 60)
-        return {"tool": "wrk", "connections": self.p.w1_connections, **parse_wrk(text)}
+        if warmup:
+            self.collect_text([*cmd, f"-d{warmup}s", url], warmup + 60, cpu)
+        text = self.collect_text([*cmd, f"-d{seconds}s", url], seconds + 60, cpu)
+        return {"tool": "wrk", "connections": connections, **parse_wrk(text)}
 
-    def collect_text(self, cmd: list[str], timeout: float) -> str:
-        """Run a command on the client CPU and return its stdout."""
+    def collect_text(self, cmd: list[str], timeout: float, cpu: int | None = CLIENT_CPU) -> str:
+        """Run a command on the client CPU (``None``: unpinned) and return its stdout."""
         proc = self.procs.spawn(
-            cmd, cpu=CLIENT_CPU, env=clean_env(), cwd=ROOT, log=self.work / "wrk.log", capture=True
+            cmd, cpu=cpu, env=clean_env(), cwd=ROOT, log=self.work / "wrk.log", capture=True
         )
         try:
             out, _ = proc.communicate(timeout=timeout)
@@ -522,12 +563,133 @@ class Harness:
                 print(f"   W5 {impl}: {out['skipped']}")
             else:
                 print(f"   W5 {impl}: {report.one_line('W5', out)}")
+        self.w5_redis()
+
+    def w5_redis(self) -> None:
+        """Bastion's Redis limiter against a throwaway redis-server (column bastion-pg).
+
+        redis-server is not pinned (like bastion-pg's); the measuring process is,
+        to the server CPU.
+        """
+        if shutil.which("redis-server") is None:
+            why = "redis-server is not installed (scripts/test installs it): no Redis figure"
+            print(f"   W5 redis: {why}")
+            self.record(
+                "W5",
+                "bastion-pg",
+                {
+                    "impl": "redis",
+                    "skipped": why,
+                    "new_client_check_us": None,
+                    "hot_check_us": None,
+                },
+            )
+            return
+        from tests.servers import redis_server
+
+        with redis_server() as redis:
+            out = self.micro(
+                Path(sys.executable), "limiter-redis", redis.url, str(self.p.w5_redis_calls)
+            )
+        out["redis"] = "redis-server on loopback, not pinned"
+        self.record("W5", "bastion-pg", out)
+        print(f"   W5 redis: {report.one_line('W5', out)}")
 
     def w6(self) -> None:
         """Revocation-check microbenchmark."""
         out = self.micro(Path(sys.executable), "revocation", str(self.p.w6_calls))
         self.record("W6", "bastion", out)
         print(f"   W6: {report.one_line('W6', out)}")
+
+    def w7(self) -> None:
+        """Observability overhead, in process: access log + metrics on vs off."""
+        out = self.micro(
+            Path(sys.executable), "observability", str(self.p.w7_requests), str(self.p.w7_rounds)
+        )
+        self.record("W7", "bastion", out)
+        print(f"   W7: {report.one_line('W7', out)}")
+
+    def w8(self) -> None:
+        """``bastion serve --workers 1`` vs ``--workers 2`` on PostgreSQL + Redis, by wrk.
+
+        Nothing is pinned: the point is what a second worker buys on this
+        machine, so the workers may use both CPUs, which they share with
+        PostgreSQL, Redis and wrk. Each worker count gets its own database
+        (migrated with ``bastion migrate``), Redis database and data directory.
+        """
+        import asyncpg
+        from tests.servers import postgres_server, redis_server
+
+        print(f"   W8: {W8_PLACEMENT}")
+        runs: dict[int, dict[str, Any]] = {}
+        with postgres_server() as pg, redis_server() as redis:
+
+            async def create(names: list[str]) -> None:
+                conn = await asyncpg.connect(pg.admin_dsn)
+                try:
+                    for name in names:
+                        await conn.execute(f'CREATE DATABASE "{name}"')
+                finally:
+                    await conn.close()
+
+            asyncio.run(create([f"w8_{n}" for n in (1, 2)]))
+            for workers in (1, 2):
+                redis_url = f"redis://127.0.0.1:{redis.port}/{workers}"
+                target = bastion_serve(pg.url(f"w8_{workers}"), redis_url, workers)
+                work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.work))
+                migrate = subprocess.run(
+                    [*bastion_cli(), "migrate"],
+                    cwd=ROOT,
+                    env=clean_env(target.env(work)),
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                if migrate.returncode != 0:
+                    raise RuntimeError(f"bastion migrate failed: {migrate.stderr[-2000:]}")
+                info: dict[str, Any] = {}
+                with self.serving(target, cpu=None) as (port, proc):
+                    headers = self.setup(target, port, info)
+                    out = self.drive_protected(
+                        port,
+                        headers,
+                        self.p.w8_seconds,
+                        self.p.w8_warmup,
+                        self.p.w8_connections,
+                        None,
+                    )
+                    out["server_peak_rss_mib"] = memory_kib(proc.pid).get("VmHWM", 0) / 1024
+                runs[workers] = out
+                print(f"   W8 --workers {workers}: {report.one_line('W1', out)}")
+        one, two = runs[1], runs[2]
+        result = {
+            "placement": W8_PLACEMENT,
+            "tool": one.get("tool"),
+            "connections": self.p.w8_connections,
+            "seconds": self.p.w8_seconds,
+            "workers_1_rps": one.get("rps"),
+            "workers_1_p50_ms": one.get("p50_ms"),
+            "workers_1_p99_ms": one.get("p99_ms"),
+            "workers_2_rps": two.get("rps"),
+            "workers_2_p50_ms": two.get("p50_ms"),
+            "workers_2_p99_ms": two.get("p99_ms"),
+            "speedup": two["rps"] / one["rps"] if one.get("rps") else None,
+            "non_2xx": (one.get("non_2xx") or 0) + (two.get("non_2xx") or 0),
+            "errors": (one.get("errors") or 0) + (two.get("errors") or 0),
+            "runs": {str(k): v for k, v in runs.items()},
+        }
+        p50 = two.get("p50_ms")
+        if result["speedup"] is not None and result["speedup"] < 1 and p50 and 38 <= p50 <= 50:
+            # Seen with uvicorn 0.54: with --workers > 1 it binds the socket itself
+            # (proto 0), so asyncio does not set TCP_NODELAY on accepted connections.
+            result["hint"] = (
+                "--workers 2 p50 near 40 ms: looks like Nagle + delayed ACK "
+                "(accepted sockets without TCP_NODELAY)"
+            )
+            print(f"   W8 hint: {result['hint']}")
+        self.record("W8", "bastion-pg", result)
+        print(f"   W8: {report.one_line('W8', result)}")
 
 
 def machine_facts(harness: Harness, mode: str) -> dict[str, Any]:
@@ -676,6 +838,21 @@ def main(argv: list[str]) -> int:
                 except Exception as exc:
                     traceback.print_exc()
                     harness.failures.append(f"W6: {exc}")
+            if "W7" in args.only:
+                print("\n== W7: observability overhead (in process)")
+                try:
+                    harness.w7()
+                except Exception as exc:
+                    traceback.print_exc()
+                    harness.failures.append(f"W7: {exc}")
+            if "W8" in args.only:
+                print("\n== W8: bastion serve --workers 1 vs 2 (PostgreSQL + Redis)")
+                try:
+                    harness.w8()
+                except Exception as exc:
+                    traceback.print_exc()
+                    harness.record("W8", "bastion-pg", {"error": f"{type(exc).__name__}: {exc}"})
+                    harness.failures.append(f"W8: {exc}")
     finally:
         harness.procs.close()
     facts["load_average_at_end"] = os.getloadavg()

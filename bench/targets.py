@@ -173,6 +173,35 @@ def bastion_pg(database_url: str, redis_url: str) -> Target:
     )
 
 
+def bastion_cli() -> list[str]:
+    """The ``bastion`` command of this environment (its console script, or the same
+    entry point through this interpreter when the script is missing)."""
+    script = Path(sys.executable).parent / "bastion"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from bastion.cli import main; main()"]
+
+
+def bastion_serve(database_url: str, redis_url: str, workers: int) -> Target:
+    """``bastion serve --workers N`` (uvicorn workers) on PostgreSQL and Redis, for W8."""
+    extra = {"BASTION_DATABASE_URL": database_url, "BASTION_REDIS_URL": redis_url}
+
+    def command(port: int, _work: Path) -> list[str]:
+        return [
+            *bastion_cli(),
+            *("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+        ]
+
+    return Target(
+        name=f"bastion-serve-w{workers}",
+        title=f"bastion serve --workers {workers} on PostgreSQL + Redis",
+        hasher="bastion",
+        command=command,
+        env=lambda work: _bastion_env(work, extra),
+        **_bastion_requests(),
+    )
+
+
 def fastapi_users(python: Path) -> Target:
     """fastapi-users, from its own virtual environment."""
     return Target(

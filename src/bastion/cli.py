@@ -84,6 +84,7 @@ def serve(
         port=port,
         workers=workers,
         server_header=False,
+        http="bastion.serving:NoDelayH11Protocol",
         # Client addresses are our decision (BASTION_TRUSTED_PROXIES); uvicorn
         # must not rewrite them from X-Forwarded-For on its own.
         proxy_headers=False,
