@@ -45,6 +45,21 @@ class _UtcTimestamp:
 _timestamp = _UtcTimestamp()
 
 
+#: JSON encodings of the few distinct strings an access line repeats (route
+#: templates, methods, client addresses), bounded so hostile input cannot grow it.
+_ENCODED: dict[str | None, str] = {}
+_ENCODED_MAX = 4096
+
+
+def _encoded(value: str | None) -> str:
+    text = _ENCODED.get(value)
+    if text is None:
+        text = json.dumps(value)
+        if len(_ENCODED) < _ENCODED_MAX:
+            _ENCODED[value] = text
+    return text
+
+
 def log_request(
     *,
     method: str | None,
@@ -58,24 +73,30 @@ def log_request(
     """Write the access line of one request: the same JSON shape as a
     structlog record, without the processor chain.
 
-    Every request pays for this line, so it is built with one ``json.dumps``
-    (which escapes control characters just the same).
+    Every request pays for this line, so it is assembled from cached JSON
+    encodings of its strings (``json.dumps`` escapes control characters, so a
+    hostile value cannot split the line); the numbers are formatted by Python.
     """
-    record: dict[str, object] = {
-        "method": method,
-        "route": route,
-        "status": status,
-        "duration_ms": duration_ms,
-        "request_id": request_id,
-        "user_id": user_id,
-        "client_ip": client_ip,
-        "event": "request",
-        "level": "info",
-    }
+    record: dict[str, object] = {}
     _timestamp(None, "info", record)
+    uid = "null" if user_id is None else str(int(user_id))
+    line = (
+        f'{{"method": {_encoded(method)}, "route": {_encoded(route)}, "status": {int(status)}, '
+        f'"duration_ms": {float(duration_ms)!r}, "request_id": {_encoded_once(request_id)}, '
+        f'"user_id": {uid}, "client_ip": {_encoded(client_ip)}, "event": "request", '
+        f'"level": "info", "timestamp": "{record["timestamp"]}"}}\n'
+    )
     stream = sys.stdout
-    stream.write(json.dumps(record) + "\n")
+    stream.write(line)
     stream.flush()
+
+
+def _encoded_once(value: str) -> str:
+    # Request ids are unique: worth no cache. Well-formed ones (the middleware
+    # replaces any other) need no escaping.
+    if value.isascii() and value.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        return f'"{value}"'
+    return json.dumps(value)
 
 
 class _StdoutHandler(logging.Handler):
