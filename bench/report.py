@@ -230,6 +230,21 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             None,
         ),
         (
+            "W7 over HTTP, req/s, log + metrics on",
+            "W7",
+            "http_on_rps",
+            val("W7", "http_on_rps"),
+            None,
+        ),
+        ("W7 over HTTP, log + metrics off", "W7", "http_off_rps", val("W7", "http_off_rps"), None),
+        (
+            "W7 over HTTP, overhead (target ≤ 10%)",
+            "W7",
+            "http_overhead_fraction",
+            lambda t: _percent(_get(results, "W7", t, "http_overhead_fraction")),
+            None,
+        ),
+        (
             "W8 bastion serve --workers 1, req/s (unpinned)",
             "W8",
             "workers_1_rps",

@@ -53,6 +53,7 @@ from bench.targets import (
     bastion,
     bastion_cli,
     bastion_pg,
+    bastion_quiet,
     bastion_serve,
     blogpost,
     ensure_peers_venv,
@@ -606,8 +607,29 @@ class Harness:
         out = self.micro(
             Path(sys.executable), "observability", str(self.p.w7_requests), str(self.p.w7_rounds)
         )
+        # The same comparison over HTTP: two servers, one run, W1's load.
+        for name, target in (("on", bastion()), ("off", bastion_quiet())):
+            info: dict[str, Any] = {}
+            with self.serving(target) as (port, _proc):
+                headers = self.setup(target, port, info)
+                http = self.drive_protected(
+                    port,
+                    headers,
+                    self.p.w1_seconds,
+                    self.p.w1_warmup,
+                    self.p.w1_connections,
+                    CLIENT_CPU,
+                )
+            out[f"http_{name}_rps"] = http.get("rps")
+        on, off = out.get("http_on_rps"), out.get("http_off_rps")
+        out["http_overhead_fraction"] = 1 - on / off if on and off else None
         self.record("W7", "bastion", out)
         print(f"   W7: {report.one_line('W7', out)}")
+        if out["http_overhead_fraction"] is not None:
+            print(
+                f"   W7 over HTTP (W1's load, server on one CPU): on {on:,.0f} req/s, "
+                f"off {off:,.0f} req/s -> overhead {out['http_overhead_fraction']:.1%}"
+            )
 
     def w8(self) -> None:
         """``bastion serve --workers 1`` vs ``--workers 2`` on PostgreSQL + Redis, by wrk.

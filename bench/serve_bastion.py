@@ -10,17 +10,34 @@ Usage: ``python -m bench.serve_bastion PORT``
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import uvicorn
 
 from bastion import Settings, create_app
 
 
+def silence_observability(app: Any) -> None:
+    """W7's "off" side: no access line, no metrics; everything else unchanged."""
+    from bastion.api.middleware import context
+
+    def no_line(**_fields: object) -> None:
+        return None
+
+    context.log_request = no_line  # type: ignore[assignment]
+    for middleware in app.user_middleware:
+        if middleware.cls is context.RequestContextMiddleware:
+            middleware.kwargs["observe"] = None
+
+
 def main(argv: list[str]) -> int:
     """Build the app from the environment's settings and serve it until SIGTERM."""
     port = int(argv[0])
     app = create_app(Settings(_env_file=None))
+    if os.environ.get("BENCH_OBSERVABILITY") == "off":
+        silence_observability(app)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -156,6 +156,19 @@ def bastion() -> Target:
     )
 
 
+def bastion_quiet() -> Target:
+    """Bastion with defaults but no access log and no metrics (W7's "off" side)."""
+    return Target(
+        name="bastion-quiet",
+        title="Bastion, defaults, access log and metrics off",
+        hasher="bastion",
+        command=_bastion_command,
+        env=lambda work: _bastion_env(work, {"BENCH_OBSERVABILITY": "off"}),
+        notes=["bench.serve_bastion turns the access line and metrics off"],
+        **_bastion_requests(),
+    )
+
+
 def bastion_pg(database_url: str, redis_url: str) -> Target:
     """Bastion on PostgreSQL and Redis."""
     extra = {"BASTION_DATABASE_URL": database_url, "BASTION_REDIS_URL": redis_url}
