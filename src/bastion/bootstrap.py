@@ -32,11 +32,11 @@ from bastion.services.throttle import (
     LoginThrottle,
 )
 from bastion.services.users import UserService
-from bastion.storage.database import create_engine
+from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
-from bastion.storage.migrate import upgrade
+from bastion.storage.migrate import is_current, upgrade
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
@@ -117,6 +117,8 @@ class Container:
         """Migrate SQLite, load revocations, warm up, start background work."""
         if self.settings.is_sqlite:
             await upgrade(self.engine)
+        else:
+            await self._check_migrated()
         with contextlib.suppress(Unavailable):
             await self.sync_revocations()
         await self.passwords.warm_up()
@@ -152,6 +154,20 @@ class Container:
             await self.throttle_redis.aclose()
         await self.engine.dispose()
         self.hash_pool.close()
+
+    async def _check_migrated(self) -> None:
+        # PostgreSQL is migrated by `bastion migrate`, once per upgrade, not by
+        # each of several starting instances at once.
+        try:
+            current = await guarded(is_current)(self.engine)
+        except Unavailable:
+            log.warning("database unreachable at start; requests answer 503 until it is back")
+            return
+        if not current:
+            raise ConfigurationError(
+                "BASTION_DATABASE_URL: the database is not at the latest schema; "
+                "run `bastion migrate`"
+            )
 
     def _apply_revocation(self, mark: Revocation) -> None:
         self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)

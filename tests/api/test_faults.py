@@ -77,3 +77,22 @@ async def test_database_outage_answers_503_and_recovers(
     assert protected.status_code == 200, "token checks need no database"
     assert after.status_code == 200
     assert bob.status_code == 201
+
+
+async def test_an_unmigrated_postgresql_database_refuses_to_start_with_the_remedy(
+    pg: PostgresServer, make_settings: SettingsFactory
+) -> None:
+    import asyncpg
+
+    from bastion import create_app
+    from bastion.errors import ConfigurationError
+
+    conn = await asyncpg.connect(pg.admin_dsn)
+    try:
+        await conn.execute('CREATE DATABASE "not_migrated"')
+    finally:
+        await conn.close()
+    app = create_app(await make_settings(database_url=pg.url("not_migrated")))
+    with pytest.raises(ConfigurationError, match="run `bastion migrate`"):
+        async with app.router.lifespan_context(app):
+            pass

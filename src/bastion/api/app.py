@@ -147,7 +147,13 @@ class Bastion:
 
         @contextlib.asynccontextmanager
         async def lifespan(inner: Any) -> AsyncIterator[Any]:
-            await self.startup()
+            try:
+                await self.startup()
+            except BaseException:
+                # Release what was built (connections, hash threads) before
+                # the failure propagates and the server exits.
+                await self.shutdown()
+                raise
             try:
                 async with original(inner) as state:
                     yield state

@@ -26,3 +26,18 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """Whether the database behind ``engine`` is at the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    def current(connection: Any) -> str | None:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(current) == head
