@@ -375,6 +375,17 @@ async def test_hash_pool_and_event_queue_gauges_are_exported(start_server: Serve
     assert in_queue >= 0
 
 
+async def test_hash_waits_and_dropped_events_are_exported(start_server: ServerFactory) -> None:
+    server = await start_server(metrics_public=True)
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        await register(client, "waited")
+        await login(client, "waited")
+        body = (await client.get("/metrics")).text
+    # The dummy hash at start, the registration and the login each waited once.
+    assert metric(body, "bastion_hash_pool_wait_seconds_count") == 3
+    assert metric(body, "bastion_events_dropped_total") == 0
+
+
 async def test_unknown_methods_share_one_label(start_server: ServerFactory) -> None:
     server = await start_server(metrics_public=True)
     async with httpx.AsyncClient(base_url=server.base_url) as client:

@@ -64,6 +64,8 @@ class Bastion:
         self.settings = settings if settings is not None else Settings()
         self.container: Container = build(self.settings, clock=clock)
         self.metrics = Metrics()
+        self.container.hash_pool.on_wait = self.metrics.hash_wait.observe
+        self.container.events.on_drop = self.metrics.events_dropped.inc
         #: Dependencies that demand a bearer token, for the OpenAPI document.
         self._token_dependencies: set[Callable[..., Any]] = {self.principal, self.current_user}
 

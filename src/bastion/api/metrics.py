@@ -68,6 +68,17 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
+        self.hash_wait = Histogram(
+            "bastion_hash_pool_wait_seconds",
+            "Time a password hash waited for a hashing thread.",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.events_dropped = Counter(
+            "bastion_events_dropped",
+            "Security events the database refused outright (never on an outage: those wait).",
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -58,6 +59,9 @@ class HashPool:
             self.workers, thread_name_prefix="bastion-hash", initializer=_lower_priority
         )
         self._admitted = 0
+        #: Called (on the hashing thread) with each call's seconds spent
+        #: waiting for a thread; a metric.
+        self.on_wait: Callable[[float], None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -81,9 +85,17 @@ class HashPool:
         """
         self.admit()
         self._admitted += 1
+        submitted = time.perf_counter()
+        on_wait = self.on_wait
+
+        def timed() -> T:
+            if on_wait is not None:
+                on_wait(time.perf_counter() - submitted)
+            return func(*args)
+
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, func, *args)
+            return await loop.run_in_executor(self._executor, timed)
         finally:
             self._admitted -= 1
 

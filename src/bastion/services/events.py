@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -94,6 +95,8 @@ class EventRecorder:
             raise ValueError("queue_size and batch_size must be at least 1")
         self._store = store
         self._clock = clock
+        #: Called with 1 for each event the store refused outright (a metric).
+        self.on_drop: Callable[[int], None] | None = None
         self._queue: asyncio.Queue[SecurityEvent] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._retry_delay = retry_delay
@@ -237,6 +240,8 @@ class EventRecorder:
                 logger.exception(
                     "event_write_failed", event_type=event.type, request_id=event.request_id
                 )
+                if self.on_drop is not None:
+                    self.on_drop(1)
             del self._pending[0]
 
     async def _run(self) -> None:
