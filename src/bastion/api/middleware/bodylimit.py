@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.api.middleware.responses import send_json
+
 #: SPEC: bodies over 64 KiB get 413.
 MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = b'{"detail":"request body too large"}'
 
 
 async def _send_413(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_TOO_LARGE)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _TOO_LARGE})
+    await send_json(send, 413, _TOO_LARGE, [(b"connection", b"close")])
 
 
 class BodyLimitMiddleware:

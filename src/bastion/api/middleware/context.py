@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.api.middleware.responses import send_json
 from bastion.logs import log_request
 from bastion.security.clientip import ClientResolver
 
@@ -87,9 +88,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"server"]
-                headers.append(id_header)
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         try:
@@ -103,17 +102,7 @@ class RequestContextMiddleware:
             if started_response:
                 raise
             body = b'{"detail":"internal server error","request_id":"' + request_id.encode() + b'"}'
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send_with_id({"type": "http.response.body", "body": body})
+            await send_json(send_with_id, 500, body)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

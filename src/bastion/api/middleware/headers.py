@@ -29,13 +29,18 @@ class SecurityHeadersMiddleware:
         self._api = policy.api_headers()
         self._docs = policy.docs_headers()
         self._hsts = policy.hsts_headers()
+        # Names each policy replaces, computed once rather than per request.
+        self._api_names = frozenset(name for name, _ in self._api) | _STRIP
+        self._docs_names = frozenset(name for name, _ in self._docs) | _STRIP
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._docs if scope["path"].startswith(self.docs_prefixes) else self._api
-        names = {name for name, _ in extra} | _STRIP
+        if scope["path"].startswith(self.docs_prefixes):
+            extra, names = self._docs, self._docs_names
+        else:
+            extra, names = self._api, self._api_names
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -12,9 +12,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.api.middleware.context import STATE_CLIENT_IP, state_of
+from bastion.api.middleware.responses import send_json
 from bastion.errors import Unavailable
 from bastion.security.clientip import rate_limit_key
 from bastion.security.ratelimit import MovingWindowLimiter, RateDecision
@@ -23,21 +24,6 @@ from bastion.storage.protocols import RateLimitStore, RateRule
 
 #: Called once per client and rule per window when a client is refused.
 OnExceeded = Callable[[Scope, RateRule], Awaitable[None]]
-
-
-def _json(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> list[Message]:
-    return [
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        },
-        {"type": "http.response.body", "body": body},
-    ]
 
 
 def limit_headers(rule: RateRule, decision: RateDecision) -> list[tuple[bytes, bytes]]:
@@ -122,10 +108,8 @@ class RateLimitMiddleware:
             except Unavailable as exc:
                 if rule.fail_closed:
                     body = b'{"detail":"rate limiter unavailable, retry shortly"}'
-                    for message in _json(
-                        503, body, [(b"retry-after", str(exc.retry_after).encode())]
-                    ):
-                        await send(message)
+                    retry = [(b"retry-after", str(exc.retry_after).encode())]
+                    await send_json(send, 503, body, retry)
                     return
                 decision = await self.fallback.hit(rule, key, now)
             if not decision.allowed:
@@ -145,5 +129,4 @@ class RateLimitMiddleware:
         if self.on_exceeded is not None and self._reported.hit(f"{rule.name}|{key}", now).allowed:
             await self.on_exceeded(scope, rule)
         body = b'{"detail":"rate limit exceeded"}'
-        for message in _json(429, body, limit_headers(rule, decision)):
-            await send(message)
+        await send_json(send, 429, body, limit_headers(rule, decision))
