@@ -19,11 +19,11 @@ BASTION = str(Path(sys.executable).with_name("bastion"))
 FAST = ("--rate", "40", "--max-requests", "150", "--timing-samples", "8")
 
 
-async def _bastion(*args: str, timeout: float = 240) -> tuple[int, str, str]:
+async def _bastion(*args: str, limit: float = 240) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         BASTION, "audit", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    out, err = await asyncio.wait_for(process.communicate(), limit)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -38,20 +38,29 @@ def bare() -> Iterator[str]:
 async def test_json_report_redacts_given_credentials(bare: str, tmp_path: Path) -> None:
     """With --user/--password: exit 1, SPEC's JSON keys, the password nowhere."""
     password = "audit-given-password-7c1e"
-    httpx.post(f"{bare}/register", json={"username": "given_user", "password": password})
-    token = httpx.post(
-        f"{bare}/login", json={"username": "given_user", "password": password}
-    ).json()["access_token"]
+    async with httpx.AsyncClient(base_url=bare) as http:
+        await http.post("/register", json={"username": "given_user", "password": password})
+        login = await http.post("/login", json={"username": "given_user", "password": password})
+    token = login.json()["access_token"]
     out = tmp_path / "report.json"
     code, _, err = await _bastion(
-        bare, "--user", "given_user", "--password", password, "--format", "json",
-        "--out", str(out), *FAST,
+        bare,
+        "--user",
+        "given_user",
+        "--password",
+        password,
+        "--format",
+        "json",
+        "--out",
+        str(out),
+        *FAST,
     )
     assert code == 1, err
     text = out.read_text()
     report = json.loads(text)
     assert {"target", "findings", "requests", "seconds"} <= report.keys()
-    assert password not in text and token not in text
+    assert password not in text
+    assert token not in text
     assert "[redacted]" in text
     finding = report["findings"][0]
     assert {"id", "title", "severity", "evidence", "remedy", "asvs", "cwe"} <= finding.keys()
@@ -76,7 +85,8 @@ async def test_table_is_the_default(bare: str) -> None:
     """The default output is a table naming findings by severity."""
     code, out, err = await _bastion(bare, "--passive", *FAST)
     assert code == 1, err
-    assert "cors-reflection" in out and "high" in out
+    assert "cors-reflection" in out
+    assert "high" in out
 
 
 async def test_passive_sends_no_login_and_no_registration(bare: str) -> None:
@@ -86,9 +96,11 @@ async def test_passive_sends_no_login_and_no_registration(bare: str) -> None:
             AuditRequest(url, options=Options(passive=True), max_requests=50, rate=40)
         )
     assert report.complete
-    assert proxy.arrivals and report.requests == len(proxy.arrivals)
+    assert proxy.arrivals
+    assert report.requests == len(proxy.arrivals)
     ids = {f.id for f in report.findings}
-    assert "cors-reflection" in ids and "password-echo" not in ids
+    assert "cors-reflection" in ids
+    assert "password-echo" not in ids
     assert {c.id for c in report.checks if c.status == "skipped"} >= {"logout", "password-echo"}
 
 
@@ -98,7 +110,8 @@ async def test_small_budget_is_never_exceeded(bare: str) -> None:
         report = await run_audit(
             AuditRequest(url, options=Options(intrusive=True), max_requests=25, rate=10)
         )
-    assert not report.complete and "budget" in (report.error or "")
+    assert not report.complete
+    assert "budget" in (report.error or "")
     assert report.exit_code(report.findings[0].severity) == 3
     assert len(proxy.arrivals) == report.requests == 25
     assert proxy.busiest_second() <= 11
@@ -118,7 +131,9 @@ async def test_public_target_refused_before_any_packet() -> None:
         )
     assert sent == []
     code, _, err = await _bastion("http://93.184.215.14/")
-    assert code == 2 and "--i-have-permission" in err and "Traceback" not in err
+    assert code == 2
+    assert "--i-have-permission" in err
+    assert "Traceback" not in err
 
 
 async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str) -> None:
@@ -127,7 +142,9 @@ async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, m
         if mode == "slow":
             await asyncio.sleep(30)
         elif mode == "500":
-            writer.write(b"HTTP/1.1 500 Oops\r\ncontent-length: 5\r\nconnection: close\r\n\r\noops!")
+            writer.write(
+                b"HTTP/1.1 500 Oops\r\ncontent-length: 5\r\nconnection: close\r\n\r\noops!"
+            )
         elif mode == "invalid-json":
             body = b'{"openapi": "3.1.0", "paths": {'
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Report formats."""
 
     table = "table"
@@ -19,7 +19,7 @@ class Format(str, Enum):
     sarif = "sarif"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     """Severities ``--fail-on`` accepts."""
 
     critical = "critical"
@@ -31,7 +31,7 @@ class FailOn(str, Enum):
 _ROUTES = "Routes (when discovery from /openapi.json fails)"
 
 
-def audit_command(  # noqa: PLR0913 - one parameter per documented option
+def audit_command(
     url: Annotated[str, typer.Argument(help="Base URL of the API to audit.")],
     user: Annotated[str | None, typer.Option(help="Login of an existing account.")] = None,
     password: Annotated[str | None, typer.Option(help="Its password.")] = None,

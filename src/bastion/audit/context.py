@@ -80,7 +80,10 @@ class AuditContext:
     routes: Routes
     options: Options
     redact: Redactor
-    rng: random.Random = field(default_factory=lambda: random.Random(secrets.randbits(64)))
+    #: Orders and resamples timing samples; not a secret, so not a CSPRNG.
+    rng: random.Random = field(
+        default_factory=lambda: random.Random(secrets.randbits(64))  # noqa: S311
+    )
     account: Account | None = None
     session: Session | None = None
     given_token: str | None = None

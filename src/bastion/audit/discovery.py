@@ -38,7 +38,7 @@ class LoginRoute:
     path: str
     form: bool = True
     username_field: str = "username"
-    password_field: str = "password"
+    password_field: str = "password"  # noqa: S105 - a field name
     grant_type: bool = True
     refresh_grant: bool = False
 
@@ -154,7 +154,7 @@ def _login_route(doc: _Doc, base_path: str) -> LoginRoute | None:
             path=path,
             form=encoding != "json",
             username_field=user_field,
-            password_field="password",
+            password_field="password",  # noqa: S106 - a field name
             grant_type=encoding != "json" and "grant_type" in props,
             refresh_grant="refresh_token" in props,
         )

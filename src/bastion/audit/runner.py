@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -42,8 +42,8 @@ class AuditRequest:
     user: str | None = None
     password: str | None = None
     token: str | None = None
-    options: Options = Options()
-    routes: RouteOverrides = RouteOverrides()
+    options: Options = field(default_factory=Options)
+    routes: RouteOverrides = field(default_factory=RouteOverrides)
     max_requests: int = 250
     rate: float = 5.0
     timeout: float = 10.0

@@ -101,11 +101,7 @@ class Comparison:
         """Significant, and the whole interval beyond both thresholds."""
         low, high = self.ci_ms
         beyond = min(abs(low), abs(high)) if low * high > 0 else 0.0
-        return (
-            self.p_value < alpha
-            and beyond >= min_ms
-            and abs(self.percent) >= min_percent
-        )
+        return self.p_value < alpha and beyond >= min_ms and abs(self.percent) >= min_percent
 
     def describe(self) -> str:
         """One line with the figures."""

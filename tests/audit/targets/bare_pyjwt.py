@@ -90,7 +90,9 @@ async def register(body: Credentials) -> dict[str, str]:
 
 @app.post("/login")
 async def login(body: Credentials, request: Request) -> dict[str, str]:
-    client = request.headers.get("x-forwarded-for") or (request.client.host if request.client else "")
+    client = request.headers.get("x-forwarded-for") or (
+        request.client.host if request.client else ""
+    )
     key = (client, body.username)
     if failures.get(key, 0) >= MAX_FAILURES:
         raise HTTPException(status_code=429, detail="Too many attempts")
@@ -104,7 +106,11 @@ async def login(body: Credentials, request: Request) -> dict[str, str]:
     failures.pop(key, None)
     refresh = secrets.token_urlsafe(32)
     refresh_tokens[refresh] = user["id"]
-    return {"access_token": create_token(user["id"]), "token_type": "bearer", "refresh_token": refresh}
+    return {
+        "access_token": create_token(user["id"]),
+        "token_type": "bearer",
+        "refresh_token": refresh,
+    }
 
 
 @app.post("/refresh")

@@ -8,8 +8,12 @@ environment (fastapi-users cannot share Bastion's dependency pins).
 
 from __future__ import annotations
 
-from bench.baselines import fastapi_users_app as documented
-from bench.baselines.fastapi_users_app import app
+from importlib import import_module
+from typing import Any
+
+# Imported by name: fastapi-users lives in the peers' venv, not Bastion's.
+documented: Any = import_module("bench.baselines.fastapi_users_app")
+app = documented.app
 
 documented.SECRET = "SECRET"  # read by get_jwt_strategy() at each request
 documented.UserManager.reset_password_token_secret = "SECRET"

@@ -76,7 +76,7 @@ async def run(ctx: AuditContext) -> str | None:
             ("V2.2.1",),
             ("CWE-208",),
         )
-        return
+        return None
     return "no difference: " + figures
 
 

@@ -20,42 +20,89 @@ _BANNER = re.compile(r"[A-Za-z]", re.ASCII)
 
 def _missing(ctx: AuditContext, sample: Exchange) -> None:
     h = sample.header
-    evidence = ctx.show(sample, "x-content-type-options", "x-frame-options",
-                        "content-security-policy", "referrer-policy",
-                        "strict-transport-security")
+    evidence = ctx.show(
+        sample,
+        "x-content-type-options",
+        "x-frame-options",
+        "content-security-policy",
+        "referrer-policy",
+        "strict-transport-security",
+    )
     if (h("x-content-type-options") or "").lower() != "nosniff":
-        ctx.report("header-nosniff", "X-Content-Type-Options: nosniff missing", Severity.LOW,
-                   evidence, "Send X-Content-Type-Options: nosniff on every response.",
-                   ("V14.4.4",), ("CWE-693",))
+        ctx.report(
+            "header-nosniff",
+            "X-Content-Type-Options: nosniff missing",
+            Severity.LOW,
+            evidence,
+            "Send X-Content-Type-Options: nosniff on every response.",
+            ("V14.4.4",),
+            ("CWE-693",),
+        )
     csp = h("content-security-policy") or ""
     if not (h("x-frame-options") or "frame-ancestors" in csp):
-        ctx.report("header-framing", "Framing not refused (no X-Frame-Options or "
-                   "frame-ancestors)", Severity.LOW, evidence,
-                   "Send X-Frame-Options: DENY or CSP frame-ancestors 'none'.",
-                   ("V14.4.7",), ("CWE-1021",))
+        ctx.report(
+            "header-framing",
+            "Framing not refused (no X-Frame-Options or frame-ancestors)",
+            Severity.LOW,
+            evidence,
+            "Send X-Frame-Options: DENY or CSP frame-ancestors 'none'.",
+            ("V14.4.7",),
+            ("CWE-1021",),
+        )
     if not csp:
-        ctx.report("header-csp", "No Content-Security-Policy", Severity.LOW, evidence,
-                   "For API responses: Content-Security-Policy: default-src 'none'; "
-                   "frame-ancestors 'none'.", ("V14.4.3",), ("CWE-693",))
+        ctx.report(
+            "header-csp",
+            "No Content-Security-Policy",
+            Severity.LOW,
+            evidence,
+            "For API responses: Content-Security-Policy: default-src 'none'; "
+            "frame-ancestors 'none'.",
+            ("V14.4.3",),
+            ("CWE-693",),
+        )
     xss = h("x-xss-protection")
     if xss is not None and xss.strip() != "0":
-        ctx.report("header-x-xss-protection", f"Outdated X-XSS-Protection: {xss}",
-                   Severity.LOW, evidence,
-                   "Send X-XSS-Protection: 0 or omit it; rely on CSP (OWASP HTTP Headers "
-                   "cheat sheet: the XSS auditor it enables introduced XS-leaks).",
-                   ("V14.4.3",), ("CWE-693",))
+        ctx.report(
+            "header-x-xss-protection",
+            f"Outdated X-XSS-Protection: {xss}",
+            Severity.LOW,
+            evidence,
+            "Send X-XSS-Protection: 0 or omit it; rely on CSP (OWASP HTTP Headers "
+            "cheat sheet: the XSS auditor it enables introduced XS-leaks).",
+            ("V14.4.3",),
+            ("CWE-693",),
+        )
     if h("referrer-policy") is None:
-        ctx.report("header-referrer-policy", "No Referrer-Policy", Severity.INFO, evidence,
-                   "Send Referrer-Policy: no-referrer.", ("V14.4.6",), ("CWE-200",))
+        ctx.report(
+            "header-referrer-policy",
+            "No Referrer-Policy",
+            Severity.INFO,
+            evidence,
+            "Send Referrer-Policy: no-referrer.",
+            ("V14.4.6",),
+            ("CWE-200",),
+        )
     if ctx.client.target.https and h("strict-transport-security") is None:
-        ctx.report("header-hsts", "No Strict-Transport-Security over HTTPS", Severity.MEDIUM,
-                   evidence, "Send Strict-Transport-Security: max-age=31536000.",
-                   ("V14.4.5",), ("CWE-319",))
+        ctx.report(
+            "header-hsts",
+            "No Strict-Transport-Security over HTTPS",
+            Severity.MEDIUM,
+            evidence,
+            "Send Strict-Transport-Security: max-age=31536000.",
+            ("V14.4.5",),
+            ("CWE-319",),
+        )
     server = h("server")
     if server and _BANNER.search(server):
-        ctx.report("header-server-banner", f"Server header names the software: {server}",
-                   Severity.INFO, evidence, "Drop the Server header (uvicorn: "
-                   "--no-server-header).", ("V14.3.3",), ("CWE-200",))
+        ctx.report(
+            "header-server-banner",
+            f"Server header names the software: {server}",
+            Severity.INFO,
+            evidence,
+            "Drop the Server header (uvicorn: --no-server-header).",
+            ("V14.3.3",),
+            ("CWE-200",),
+        )
 
 
 async def run(ctx: AuditContext) -> None:
@@ -75,8 +122,7 @@ async def run(ctx: AuditContext) -> None:
                 "Token response may be cached (no Cache-Control: no-store)",
                 Severity.MEDIUM,
                 ctx.show(response, "pragma"),
-                "Send Cache-Control: no-store with every response carrying tokens "
-                "(RFC 6749 §5.1).",
+                "Send Cache-Control: no-store with every response carrying tokens (RFC 6749 §5.1).",
                 ("V8.2.1",),
                 ("CWE-525",),
             )

@@ -27,8 +27,7 @@ async def run(ctx: AuditContext) -> None:
             "logout-missing",
             "No logout route: a token cannot be revoked before it expires",
             Severity.MEDIUM,
-            f"No logout route in the OpenAPI document; tokens come from "
-            f"{ctx.routes.login.path}.",
+            f"No logout route in the OpenAPI document; tokens come from {ctx.routes.login.path}.",
             "Offer logout that revokes the session server-side (a deny-list of jti or "
             "session ids checked on every request).",
             _ASVS,

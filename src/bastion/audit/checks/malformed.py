@@ -45,7 +45,10 @@ async def _probes(ctx: AuditContext) -> list[Exchange]:
     if register:
         sent.append(
             await ctx.client.request(
-                "POST", register.path, content=b"[1, {", headers={"Content-Type": "application/json"}
+                "POST",
+                register.path,
+                content=b"[1, {",
+                headers={"Content-Type": "application/json"},
             )
         )
         name = "audit" + secrets.token_hex(5)

@@ -28,9 +28,7 @@ async def run(ctx: AuditContext) -> None:
     login = ctx.routes.login
     if login:
         if login.form:
-            sent.append(
-                await ctx.client.request("POST", login.path, data={"password": canary})
-            )
+            sent.append(await ctx.client.request("POST", login.path, data={"password": canary}))
         else:
             sent.append(
                 await ctx.client.request("POST", login.path, json_body={"password": canary})

@@ -61,6 +61,9 @@ async def run(ctx: AuditContext) -> None:
 
 
 CHECK = Check(
-    "throttle-bypass", "throttling bypass with spoofed IP headers", run, active=True,
+    "throttle-bypass",
+    "throttling bypass with spoofed IP headers",
+    run,
+    active=True,
     intrusive=True,
 )

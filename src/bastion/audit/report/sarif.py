@@ -51,9 +51,7 @@ def as_sarif(report: Report) -> dict[str, Any]:
                 "ruleId": finding.id,
                 "level": _LEVEL[finding.severity],
                 "message": {"text": f"{finding.title}\n\n{finding.evidence}"},
-                "locations": [
-                    {"physicalLocation": {"artifactLocation": {"uri": report.target}}}
-                ],
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": report.target}}}],
                 "properties": {"severity": finding.severity.value},
             }
         )
