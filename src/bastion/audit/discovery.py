@@ -18,7 +18,8 @@ _LOGIN = re.compile(r"^(login|token|signin|sign-in|sign_in|authenticate|jwt)$", 
 _REGISTER = re.compile(r"^(register|signup|sign-up|sign_up|users|accounts)$", re.I)
 _REFRESH = re.compile(r"refresh", re.I)
 _LOGOUT = re.compile(r"^(logout|log-out|signout|sign-out|sign_out|revoke)$", re.I)
-_ME = re.compile(r"^(me|whoami|profile|protected|user)$", re.I)
+#: "Who am I" route names, best first.
+_ME = ("me", "whoami", "profile", "user", "protected")
 _USERNAME_FIELDS = ("username", "email", "login", "user", "name")
 
 
@@ -195,9 +196,10 @@ def _logout_route(doc: _Doc) -> str | None:
 
 def _me_route(doc: _Doc) -> str | None:
     gets = [(p, op) for p, op in doc.operations("get") if "{" not in p]
-    for path, _ in gets:
-        if _ME.match(_last_segment(path)):
-            return path
+    for name in _ME:
+        for path, _ in gets:
+            if _last_segment(path).lower() == name:
+                return path
     for path, operation in gets:
         if operation.get("security"):
             return path

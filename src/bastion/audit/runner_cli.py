@@ -76,7 +76,7 @@ def execute(
     Never lets a traceback out: a failure of the audit itself is reported in
     one line and exit status 3, like a target that could not be audited.
     """
-    console = Console(file=stderr, stderr=True)
+    console = Console(file=stderr, stderr=True, soft_wrap=True)
     request = _request(inv)
     columns = (
         TextColumn("[bold]audit[/] {task.description}"),
