@@ -12,8 +12,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bastion.audit import AuditRequest, Options, Report, run_audit
 from tests.audit.targets.launch import TARGETS, running
+
+from bastion.audit import AuditRequest, Options, Report, run_audit
 
 TITLES = {
     "blogpost": "The blog post's app, as written",

@@ -182,3 +182,13 @@ async def test_misbehaving_target_exits_3_with_a_message(garbage: str) -> None:
     assert code == 3, err
     assert "could not complete" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("target", "found"), [("confused-jwks", True), ("bastion-eddsa", False)])
+async def test_algorithm_confusion(target: str, found: bool) -> None:
+    """ES256 MACed as HS256 with the JWKS key's PEM: caught where accepted, not on Bastion."""
+    with running(target) as url:
+        report = await run_audit(AuditRequest(url, max_requests=80, rate=40))
+    assert report.complete, report.error
+    assert ("jwt-algorithm-confusion" in {f.id for f in report.findings}) is found
+    assert ("jwt-confusion", "ran") in {(c.id, c.status) for c in report.checks}

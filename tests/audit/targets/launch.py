@@ -44,6 +44,11 @@ def _command(name: str, port: int, workdir: Path) -> tuple[list[str], dict[str, 
         env["BENCH_FU_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir}/fu.db"
         app = "tests.audit.targets.fastapi_users_documented:app"
         return [str(peers_python()), *uvicorn, app], env
+    if name == "confused-jwks":
+        return [sys.executable, *uvicorn, "tests.audit.targets.confused_jwks:app"], env
+    if name == "bastion-eddsa":
+        env["BASTION_JWT_ALGORITHM"] = "EdDSA"
+        name = "bastion"
     if name == "bastion":
         env["BASTION_DATA_DIR"] = str(workdir / "bastion-data")
         bastion = str(Path(sys.executable).with_name("bastion"))
@@ -53,7 +58,7 @@ def _command(name: str, port: int, workdir: Path) -> tuple[list[str], dict[str, 
 
 @contextlib.contextmanager
 def running(name: str) -> Iterator[str]:
-    """Serve target ``name`` (one of :data:`TARGETS`); yields its base URL."""
+    """Serve target ``name`` (:data:`TARGETS`, ``confused-jwks``, ``bastion-eddsa``)."""
     with tempfile.TemporaryDirectory(prefix=f"audit-{name}-") as tmp:
         port = free_port()
         command, env = _command(name, port, Path(tmp))
