@@ -192,3 +192,28 @@ async def test_algorithm_confusion(target: str, found: bool) -> None:
     assert report.complete, report.error
     assert ("jwt-algorithm-confusion" in {f.id for f in report.findings}) is found
     assert ("jwt-confusion", "ran") in {(c.id, c.status) for c in report.checks}
+
+
+def test_help_lists_every_spec_option() -> None:
+    """``bastion audit --help`` names each option SPEC gives the command."""
+    from typer.testing import CliRunner
+
+    from bastion.cli import app
+
+    result = CliRunner().invoke(app, ["audit", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in (
+        "--user", "--password", "--token", "--passive", "--intrusive", "--format", "--out",
+        "--fail-on", "--max-requests", "--rate", "--i-have-permission",
+    ):  # fmt: skip
+        assert option in result.output, option
+
+
+def test_passive_and_intrusive_exclude_each_other() -> None:
+    """Both at once is a usage error, before anything is sent."""
+    from typer.testing import CliRunner
+
+    from bastion.cli import app
+
+    result = CliRunner().invoke(app, ["audit", "http://127.0.0.1:9", "--passive", "--intrusive"])
+    assert result.exit_code == 2
