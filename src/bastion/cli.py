@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from bastion.audit.command import audit_command
 from bastion.config import Settings
 
 app = typer.Typer(
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# The command module imports only Typer; the audit loads when it runs.
+app.command("audit")(audit_command)
 
 _ENV_HELP = """
 Configuration comes from BASTION_* environment variables or a .env file:
