@@ -36,7 +36,7 @@ from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
-from bastion.storage.migrate import is_current, upgrade
+from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
@@ -116,7 +116,7 @@ class Container:
     async def start(self) -> None:
         """Migrate SQLite, load revocations, warm up, start background work."""
         if self.settings.is_sqlite:
-            await upgrade(self.engine)
+            await upgrade_sqlite(self.engine)
         else:
             await self._check_migrated()
         with contextlib.suppress(Unavailable):
