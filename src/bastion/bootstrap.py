@@ -25,6 +25,7 @@ from bastion.security.tokens import AccessTokenCodec
 from bastion.services.auth import AuthService
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
+from bastion.services.revocations import RevocationFeed
 from bastion.services.throttle import (
     ACCOUNT_CLIENT_THRESHOLD,
     ACCOUNT_THRESHOLD,
@@ -100,6 +101,7 @@ class Container:
     key_file: KeyFile
     revocations: RevocationList
     revocation_store: SqlRevocationStore
+    revocation_feed: RevocationFeed
     events: EventRecorder
     user_service: UserService
     auth_service: AuthService
@@ -110,7 +112,8 @@ class Container:
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _revocation_cursor: int = 0
+    #: Whether one synchronisation of the revocation list has succeeded.
+    revocations_synced: bool = False
     _key_mtime: float = 0.0
 
     async def start(self) -> None:
@@ -132,7 +135,9 @@ class Container:
         if self.revocation_bus is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self.revocation_bus.listen(self._apply_revocation),
+                    self.revocation_bus.listen(
+                        self._apply_revocation, on_connect=self._resync_after_reconnect
+                    ),
                     name="bastion-revocation-bus",
                 )
             )
@@ -173,14 +178,23 @@ class Container:
         self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
 
     async def sync_revocations(self) -> None:
-        """Apply revocations recorded since the last sync (by any instance)."""
-        now = self.clock.now()
-        found, self._revocation_cursor = await self.revocation_store.load(
-            after_id=self._revocation_cursor, now=now
-        )
-        for mark in found:
-            self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
-        self.revocations.prune(now)
+        """Apply revocations recorded since the last sync (by any instance).
+
+        Raises:
+            Unavailable: the database cannot be reached.
+        """
+        await self.revocation_feed.sync()
+        self.revocations_synced = True
+
+    async def _resync_after_reconnect(self) -> None:
+        # Marks published while the listener was away are lost to it; the
+        # database log has them.
+        try:
+            await self.sync_revocations()
+        except Unavailable:
+            pass
+        except Exception:
+            log.exception("revocation sync after a Redis reconnect failed")
 
     async def _poll_revocations(self) -> None:
         while True:
@@ -265,6 +279,7 @@ def build(
         clock=clock,
     )
     revocations = RevocationList()
+    revocation_store = SqlRevocationStore(engine)
     events = EventRecorder(SqlEventStore(engine), clock)
     bus = RedisRevocationBus(settings.redis_url) if settings.redis_url else None
     throttle_redis = (
@@ -306,7 +321,8 @@ def build(
         codec=codec,
         key_file=key_file,
         revocations=revocations,
-        revocation_store=SqlRevocationStore(engine),
+        revocation_store=revocation_store,
+        revocation_feed=RevocationFeed(revocation_store, revocations, clock),
         events=events,
         user_service=user_service,
         auth_service=auth_service,

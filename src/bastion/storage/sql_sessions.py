@@ -124,7 +124,7 @@ class SqlRevocationStore:
         self._engine = engine
 
     @guarded
-    async def load(self, *, after_id: int, now: float) -> tuple[list[Revocation], int]:
+    async def load(self, *, after_id: int, now: float) -> list[tuple[int, Revocation]]:
         query = (
             select(
                 revocations.c.id,
@@ -137,5 +137,7 @@ class SqlRevocationStore:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        found = [Revocation(r.subject, int(r.min_version), float(r.expires_at)) for r in rows]
-        return found, max((int(r.id) for r in rows), default=after_id)
+        return [
+            (int(r.id), Revocation(r.subject, int(r.min_version), float(r.expires_at)))
+            for r in rows
+        ]
