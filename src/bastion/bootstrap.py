@@ -21,9 +21,10 @@ from bastion.security.keys import KeyRing, key_from_secret
 from bastion.security.passwords import PasswordHasher
 from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
-from bastion.security.tokens import AccessTokenCodec
+from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.auth import AuthService
 from bastion.services.events import EventRecorder
+from bastion.services.housekeeping import Housekeeper
 from bastion.services.passwords import PasswordService
 from bastion.services.revocations import RevocationFeed
 from bastion.services.throttle import (
@@ -41,6 +42,13 @@ from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
+from bastion.storage.sql_housekeeping import (
+    SqlEventPruner,
+    SqlRefreshTokenPruner,
+    SqlRevocationPruner,
+    SqlRunLock,
+    SqlSessionPruner,
+)
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
 from bastion.storage.throttle_redis import RedisFailureCounter
@@ -54,6 +62,9 @@ REVOCATION_POLL_SECONDS = 1.0
 KEY_RELOAD_SECONDS = 15.0
 #: How often idle clients are dropped from the in-process limiter.
 LIMIT_PRUNE_SECONDS = 30.0
+#: First background housekeeping run after start, then the pause between runs.
+HOUSEKEEPING_FIRST_SECONDS = 60.0
+HOUSEKEEPING_SECONDS = 600.0
 
 
 def build_key_ring(settings: Settings, key_file: KeyFile, now: float) -> KeyRing:
@@ -102,6 +113,7 @@ class Container:
     revocations: RevocationList
     revocation_store: SqlRevocationStore
     revocation_feed: RevocationFeed
+    housekeeper: Housekeeper
     events: EventRecorder
     user_service: UserService
     auth_service: AuthService
@@ -132,6 +144,7 @@ class Container:
         )
         self._tasks.append(asyncio.create_task(self._poll_keys(), name="bastion-keys"))
         self._tasks.append(asyncio.create_task(self._prune_limits(), name="bastion-limits"))
+        self._tasks.append(asyncio.create_task(self._housekeep(), name="bastion-housekeeping"))
         if self.revocation_bus is not None:
             self._tasks.append(
                 asyncio.create_task(
@@ -213,6 +226,20 @@ class Container:
             if isinstance(self.rate_store, MemoryRateLimitStore):
                 self.rate_store.prune(self.clock.now())
 
+    async def _housekeep(self) -> None:
+        await asyncio.sleep(HOUSEKEEPING_FIRST_SECONDS)
+        while True:
+            try:
+                removed = await self.housekeeper.run()
+            except Unavailable:
+                removed = None
+            except Exception:
+                log.exception("housekeeping failed")
+                removed = None
+            if removed and any(removed.values()):
+                log.info("housekeeping removed %s", removed)
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
     def reload_keys(self) -> bool:
         """Pick up a rotation (``bastion keys rotate``); ``True`` if the ring changed."""
         mtime = self.key_file.mtime()
@@ -239,6 +266,20 @@ def build_throttle(client: Redis | None) -> LoginThrottle:
         RedisFailureCounter(client, "account", ACCOUNT_THRESHOLD),
         RedisFailureCounter(client, "pair", ACCOUNT_CLIENT_THRESHOLD),
         RedisFailureCounter(client, "client", CLIENT_THRESHOLD),
+    )
+
+
+def build_housekeeper(settings: Settings, engine: AsyncEngine, clock: Clock) -> Housekeeper:
+    """The housekeeping steps of the SQL stores (other stores append theirs)."""
+    return Housekeeper(
+        [
+            SqlRefreshTokenPruner(engine),
+            SqlSessionPruner(engine, revoked_grace=settings.access_token_ttl + LEEWAY_SECONDS),
+            SqlRevocationPruner(engine),
+            SqlEventPruner(engine, retention_seconds=settings.event_retention_days * 86_400),
+        ],
+        clock,
+        lock=SqlRunLock(engine),
     )
 
 
@@ -323,6 +364,7 @@ def build(
         revocations=revocations,
         revocation_store=revocation_store,
         revocation_feed=RevocationFeed(revocation_store, revocations, clock),
+        housekeeper=build_housekeeper(settings, engine, clock),
         events=events,
         user_service=user_service,
         auth_service=auth_service,
