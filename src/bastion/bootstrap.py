@@ -21,10 +21,12 @@ from bastion.security.keys import KeyRing, key_from_secret
 from bastion.security.passwords import PasswordHasher
 from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
-from bastion.security.tokens import AccessTokenCodec
+from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.auth import AuthService
 from bastion.services.events import EventRecorder
+from bastion.services.housekeeping import Housekeeper
 from bastion.services.passwords import PasswordService
+from bastion.services.revocations import RevocationFeed
 from bastion.services.throttle import (
     ACCOUNT_CLIENT_THRESHOLD,
     ACCOUNT_THRESHOLD,
@@ -36,10 +38,17 @@ from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
-from bastion.storage.migrate import is_current, upgrade
+from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_events import SqlEventStore
+from bastion.storage.sql_housekeeping import (
+    SqlEventPruner,
+    SqlRefreshTokenPruner,
+    SqlRevocationPruner,
+    SqlRunLock,
+    SqlSessionPruner,
+)
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
 from bastion.storage.throttle_redis import RedisFailureCounter
@@ -53,6 +62,9 @@ REVOCATION_POLL_SECONDS = 1.0
 KEY_RELOAD_SECONDS = 15.0
 #: How often idle clients are dropped from the in-process limiter.
 LIMIT_PRUNE_SECONDS = 30.0
+#: First background housekeeping run after start, then the pause between runs.
+HOUSEKEEPING_FIRST_SECONDS = 60.0
+HOUSEKEEPING_SECONDS = 600.0
 
 
 def build_key_ring(settings: Settings, key_file: KeyFile, now: float) -> KeyRing:
@@ -100,6 +112,8 @@ class Container:
     key_file: KeyFile
     revocations: RevocationList
     revocation_store: SqlRevocationStore
+    revocation_feed: RevocationFeed
+    housekeeper: Housekeeper
     events: EventRecorder
     user_service: UserService
     auth_service: AuthService
@@ -110,13 +124,14 @@ class Container:
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _revocation_cursor: int = 0
+    #: Whether one synchronisation of the revocation list has succeeded.
+    revocations_synced: bool = False
     _key_mtime: float = 0.0
 
     async def start(self) -> None:
         """Migrate SQLite, load revocations, warm up, start background work."""
         if self.settings.is_sqlite:
-            await upgrade(self.engine)
+            await upgrade_sqlite(self.engine)
         else:
             await self._check_migrated()
         with contextlib.suppress(Unavailable):
@@ -129,10 +144,13 @@ class Container:
         )
         self._tasks.append(asyncio.create_task(self._poll_keys(), name="bastion-keys"))
         self._tasks.append(asyncio.create_task(self._prune_limits(), name="bastion-limits"))
+        self._tasks.append(asyncio.create_task(self._housekeep(), name="bastion-housekeeping"))
         if self.revocation_bus is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self.revocation_bus.listen(self._apply_revocation),
+                    self.revocation_bus.listen(
+                        self._apply_revocation, on_connect=self._resync_after_reconnect
+                    ),
                     name="bastion-revocation-bus",
                 )
             )
@@ -173,14 +191,23 @@ class Container:
         self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
 
     async def sync_revocations(self) -> None:
-        """Apply revocations recorded since the last sync (by any instance)."""
-        now = self.clock.now()
-        found, self._revocation_cursor = await self.revocation_store.load(
-            after_id=self._revocation_cursor, now=now
-        )
-        for mark in found:
-            self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
-        self.revocations.prune(now)
+        """Apply revocations recorded since the last sync (by any instance).
+
+        Raises:
+            Unavailable: the database cannot be reached.
+        """
+        await self.revocation_feed.sync()
+        self.revocations_synced = True
+
+    async def _resync_after_reconnect(self) -> None:
+        # Marks published while the listener was away are lost to it; the
+        # database log has them.
+        try:
+            await self.sync_revocations()
+        except Unavailable:
+            pass
+        except Exception:
+            log.exception("revocation sync after a Redis reconnect failed")
 
     async def _poll_revocations(self) -> None:
         while True:
@@ -198,6 +225,20 @@ class Container:
             self.local_rate_store.prune(self.clock.now())
             if isinstance(self.rate_store, MemoryRateLimitStore):
                 self.rate_store.prune(self.clock.now())
+
+    async def _housekeep(self) -> None:
+        await asyncio.sleep(HOUSEKEEPING_FIRST_SECONDS)
+        while True:
+            try:
+                removed = await self.housekeeper.run()
+            except Unavailable:
+                removed = None
+            except Exception:
+                log.exception("housekeeping failed")
+                removed = None
+            if removed and any(removed.values()):
+                log.info("housekeeping removed %s", removed)
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
     def reload_keys(self) -> bool:
         """Pick up a rotation (``bastion keys rotate``); ``True`` if the ring changed."""
@@ -225,6 +266,20 @@ def build_throttle(client: Redis | None) -> LoginThrottle:
         RedisFailureCounter(client, "account", ACCOUNT_THRESHOLD),
         RedisFailureCounter(client, "pair", ACCOUNT_CLIENT_THRESHOLD),
         RedisFailureCounter(client, "client", CLIENT_THRESHOLD),
+    )
+
+
+def build_housekeeper(settings: Settings, engine: AsyncEngine, clock: Clock) -> Housekeeper:
+    """The housekeeping steps of the SQL stores (other stores append theirs)."""
+    return Housekeeper(
+        [
+            SqlRefreshTokenPruner(engine),
+            SqlSessionPruner(engine, revoked_grace=settings.access_token_ttl + LEEWAY_SECONDS),
+            SqlRevocationPruner(engine),
+            SqlEventPruner(engine, retention_seconds=settings.event_retention_days * 86_400),
+        ],
+        clock,
+        lock=SqlRunLock(engine),
     )
 
 
@@ -265,6 +320,7 @@ def build(
         clock=clock,
     )
     revocations = RevocationList()
+    revocation_store = SqlRevocationStore(engine)
     events = EventRecorder(SqlEventStore(engine), clock)
     bus = RedisRevocationBus(settings.redis_url) if settings.redis_url else None
     throttle_redis = (
@@ -306,7 +362,9 @@ def build(
         codec=codec,
         key_file=key_file,
         revocations=revocations,
-        revocation_store=SqlRevocationStore(engine),
+        revocation_store=revocation_store,
+        revocation_feed=RevocationFeed(revocation_store, revocations, clock),
+        housekeeper=build_housekeeper(settings, engine, clock),
         events=events,
         user_service=user_service,
         auth_service=auth_service,

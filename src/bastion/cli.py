@@ -33,7 +33,8 @@ BASTION_JWT_ALGORITHM, BASTION_ISSUER, BASTION_AUDIENCE, BASTION_ACCESS_TOKEN_TT
 BASTION_REFRESH_TOKEN_TTL, BASTION_REFRESH_REUSE_INTERVAL, BASTION_RATE_LIMIT,
 BASTION_LOGIN_RATE_LIMIT, BASTION_REGISTER_RATE_LIMIT, BASTION_TRUSTED_PROXIES,
 BASTION_PASSWORD_HASHER, BASTION_PASSWORD_MIN_LENGTH, BASTION_DOCS,
-BASTION_CORS_ORIGINS, BASTION_X_XSS_PROTECTION, BASTION_METRICS_PUBLIC.
+BASTION_CORS_ORIGINS, BASTION_X_XSS_PROTECTION, BASTION_METRICS_PUBLIC,
+BASTION_EVENT_RETENTION_DAYS.
 See the README for defaults.
 """
 
@@ -113,19 +114,48 @@ def _service_app() -> object:
 def migrate() -> None:
     """Apply database migrations (Alembic)."""
     from bastion.storage.database import create_engine
-    from bastion.storage.migrate import upgrade
+    from bastion.storage.migrate import upgrade, upgrade_sqlite
 
     settings = load_settings()
 
     async def run() -> None:
         engine = create_engine(settings.resolved_database_url)
         try:
-            await upgrade(engine)
+            await (upgrade_sqlite if settings.is_sqlite else upgrade)(engine)
         finally:
             await engine.dispose()
 
     asyncio.run(run())
     typer.echo("bastion: database is at the latest revision")
+
+
+@app.command()
+def prune() -> None:
+    """Run the housekeeping now and say what it removed."""
+    from bastion.bootstrap import build
+    from bastion.errors import BastionError
+    from bastion.storage.migrate import upgrade_sqlite
+
+    settings = load_settings()
+
+    async def run() -> dict[str, int]:
+        container = build(settings)
+        try:
+            if settings.is_sqlite:
+                await upgrade_sqlite(container.engine)
+            # On demand, every step to the end; the steps are idempotent, so
+            # a background run elsewhere at the same time does no harm.
+            return await container.housekeeper.prune_all()
+        finally:
+            await container.stop()
+
+    try:
+        removed = asyncio.run(run())
+    except BastionError as exc:
+        typer.echo(f"bastion: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    for kind, count in removed.items():
+        typer.echo(f"bastion: removed {count} {kind}")
 
 
 @app.command("create-admin")

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """Redis URL for shared limits and revocations. Unset means in-process state."""
 
+    event_retention_days: int = Field(default=90, ge=1, le=36_500)
+    """Days security events are kept; older ones are removed by the
+    housekeeping (SPEC, "Housekeeping")."""
+
     # -- tokens ----------------------------------------------------------------
     secret_key: SecretStr | None = None
     """HS256 signing secret, at least 32 UTF-8 bytes. Unset: generated once and

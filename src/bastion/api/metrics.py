@@ -76,7 +76,8 @@ class Metrics:
         )
         self.events_dropped = Counter(
             "bastion_events_dropped",
-            "Security events the database refused outright (never on an outage: those wait).",
+            "Security events not stored: refused by the database, or dropped after a short "
+            "wait when the queue stayed full during an outage.",
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

@@ -3,8 +3,12 @@
 Recording logs the event at once (a JSON line, so hostile text in a username
 or user agent is escaped and cannot split or forge a record) and queues it for
 the database. The writer inserts in batches. When the queue is full the
-caller waits for room: backpressure falls on the flood that caused it, and no
-event is dropped.
+caller waits for room, briefly (:data:`FULL_QUEUE_WAIT`): backpressure falls on
+the flood that caused it. If there is still no room (the database has been
+down long enough to fill the queue) the event is dropped and counted, never
+waited for without bound: every 429 and ``authz_fail`` records an event, and
+a request must not hang on an outage (issue 17 #9). Each dropped event was
+still logged as a JSON line when it was recorded.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ EVENT_TYPES = frozenset(
     }
 )
 #: Events held in memory while the database catches up; beyond it, ``record``
-#: waits (backpressure) rather than dropping anything.
+#: waits (backpressure), at most :data:`FULL_QUEUE_WAIT` seconds.
 QUEUE_SIZE = 10_000
+#: How long ``record`` waits for room in a full queue before dropping the event.
+FULL_QUEUE_WAIT = 0.25
 #: Events inserted per statement.
 BATCH_SIZE = 500
 #: First and longest pause between attempts while the database is unavailable.
@@ -75,6 +81,7 @@ class EventRecorder:
             (doubling up to :data:`MAX_RETRY_DELAY`).
         query_flush_timeout: How long ``query`` waits for queued events.
         stop_timeout: How long ``stop`` lets the writer finish.
+        full_queue_wait: How long ``record`` waits for room in a full queue.
 
     Raises:
         ValueError: for a queue or batch size below 1.
@@ -90,18 +97,21 @@ class EventRecorder:
         retry_delay: float = RETRY_DELAY,
         query_flush_timeout: float = QUERY_FLUSH_TIMEOUT,
         stop_timeout: float = STOP_TIMEOUT,
+        full_queue_wait: float = FULL_QUEUE_WAIT,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be at least 1")
         self._store = store
         self._clock = clock
-        #: Called with 1 for each event the store refused outright (a metric).
+        #: Called with 1 for each event not stored: refused by the store, or
+        #: dropped when the queue stayed full (a metric).
         self.on_drop: Callable[[int], None] | None = None
         self._queue: asyncio.Queue[SecurityEvent] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._retry_delay = retry_delay
         self._query_flush_timeout = query_flush_timeout
         self._stop_timeout = stop_timeout
+        self._full_queue_wait = full_queue_wait
         # The batch being written. Kept here, not in the writer's locals, so
         # that stopping the writer mid-retry does not lose it.
         self._pending: list[SecurityEvent] = []
@@ -145,7 +155,19 @@ class EventRecorder:
             fields = {name: getattr(event, name) for name in _LOGGED_FIELDS}
             logger.info("security_event", event_type=event.type, **fields)
         self._idle.clear()
-        await self._queue.put(event)
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            await self._put_or_drop(event)
+
+    async def _put_or_drop(self, event: SecurityEvent) -> None:
+        try:
+            await asyncio.wait_for(self._queue.put(event), self._full_queue_wait)
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                logger.warning("event_dropped", event_type=event.type, request_id=event.request_id)
+            if self.on_drop is not None:
+                self.on_drop(1)
 
     def start(self) -> None:
         """Start the background writer."""

@@ -28,19 +28,28 @@ def create_engine(url: str) -> AsyncEngine:
     SQLite gets WAL mode, a busy timeout and enforced foreign keys on every
     connection; PostgreSQL gets connect and statement timeouts and pre-ping, so
     an outage turns into a prompt 503 rather than a hung request.
+
+    Both hide bound parameters from exception messages: an unexpected
+    database error is logged with its traceback, and its parameters are
+    emails, password hashes and token digests (issue 17 #14; OWASP Logging
+    Cheat Sheet, "data to exclude").
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}, pool_pre_ping=False
+            url,
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            pool_pre_ping=False,
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         pool_pre_ping=True,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_timeout=CONNECT_TIMEOUT_SECONDS,

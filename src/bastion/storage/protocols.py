@@ -176,8 +176,9 @@ class SessionStore(Protocol):
 class RevocationStore(Protocol):
     """The durable log of revocations, read by every instance's cache."""
 
-    async def load(self, *, after_id: int, now: float) -> tuple[list[Revocation], int]:
-        """Unexpired revocations with an id above ``after_id``, and the highest id."""
+    async def load(self, *, after_id: int, now: float) -> list[tuple[int, Revocation]]:
+        """Unexpired revocations with an id above ``after_id``, with their ids,
+        in id order."""
         ...
 
 

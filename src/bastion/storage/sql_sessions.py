@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bastion.errors import InvalidCredentials, InvalidGrant
 from bastion.storage.database import guarded
 from bastion.storage.protocols import RefreshRecord, Revocation
 from bastion.storage.tables import refresh_tokens, revocations, sessions
@@ -22,17 +24,30 @@ class SqlSessionStore:
     async def create(
         self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
     ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(sessions).values(
-                    id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+        """Open a session.
+
+        Raises:
+            InvalidCredentials: the user was deleted since the login read it
+                (the foreign key refuses the session): the same answer as
+                for an unknown user, not a 500 (issue 17 #14).
+        """
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(sessions).values(
+                        id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+                    )
                 )
-            )
-            await conn.execute(
-                insert(refresh_tokens).values(
-                    digest=digest, session_id=session_id, created_at=now, expires_at=expires_at
+                await conn.execute(
+                    insert(refresh_tokens).values(
+                        digest=digest,
+                        session_id=session_id,
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
                 )
-            )
+        except IntegrityError as exc:
+            raise InvalidCredentials() from exc
 
     @guarded
     async def find(self, digest: str) -> RefreshRecord | None:
@@ -75,16 +90,30 @@ class SqlSessionStore:
     async def add_token(
         self, *, session_id: str, digest: str, now: float, expires_at: float
     ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(refresh_tokens).values(
-                    digest=digest, session_id=session_id, created_at=now, expires_at=expires_at
+        """Add the next refresh token of a family.
+
+        Raises:
+            InvalidGrant: the session is gone (its user deleted, or the session
+                pruned) since the refresh read it.
+        """
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(refresh_tokens).values(
+                        digest=digest,
+                        session_id=session_id,
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
                 )
-            )
-            # Refresh slides the session's end along with its newest token.
-            await conn.execute(
-                update(sessions).where(sessions.c.id == session_id).values(expires_at=expires_at)
-            )
+                # Refresh slides the session's end along with its newest token.
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == session_id)
+                    .values(expires_at=expires_at)
+                )
+        except IntegrityError as exc:
+            raise InvalidGrant("the refresh token is invalid") from exc
 
     @guarded
     async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:
@@ -124,7 +153,7 @@ class SqlRevocationStore:
         self._engine = engine
 
     @guarded
-    async def load(self, *, after_id: int, now: float) -> tuple[list[Revocation], int]:
+    async def load(self, *, after_id: int, now: float) -> list[tuple[int, Revocation]]:
         query = (
             select(
                 revocations.c.id,
@@ -137,5 +166,7 @@ class SqlRevocationStore:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        found = [Revocation(r.subject, int(r.min_version), float(r.expires_at)) for r in rows]
-        return found, max((int(r.id) for r in rows), default=after_id)
+        return [
+            (int(r.id), Revocation(r.subject, int(r.min_version), float(r.expires_at)))
+            for r in rows
+        ]
