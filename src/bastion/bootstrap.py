@@ -109,6 +109,9 @@ class Container:
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
+    #: Whether one revocation sync has succeeded since start; until then the
+    #: instance refuses bearer routes (503) and is not ready (issue 17 #8).
+    revocations_synced: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _revocation_cursor: int = 0
     _key_mtime: float = 0.0
@@ -181,6 +184,7 @@ class Container:
         for mark in found:
             self.revocations.apply(mark.subject, mark.min_version, mark.expires_at)
         self.revocations.prune(now)
+        self.revocations_synced = True
 
     async def _poll_revocations(self) -> None:
         while True:

@@ -32,7 +32,7 @@ from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
 from bastion.bootstrap import Container, build
 from bastion.config import Settings
-from bastion.errors import Forbidden, InvalidToken, MissingToken
+from bastion.errors import Forbidden, InvalidToken, MissingToken, Unavailable
 from bastion.logs import configure_logging
 from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
@@ -81,12 +81,19 @@ class Bastion:
         """
         return self._principal_of(request)
 
-    @staticmethod
-    def _principal_of(request: Request) -> Principal:
+    def _principal_of(self, request: Request) -> Principal:
+        if not self.container.revocations_synced:
+            # Fail closed: until this instance has loaded the revocations made
+            # by others (logouts, demotions), a token it would accept may be
+            # one that was revoked. The database is back within Retry-After.
+            raise Unavailable("revocations not loaded yet, retry shortly")
         state = request.scope.get("state", {})
         principal = state.get(STATE_PRINCIPAL)
         if principal is not None:
-            assert isinstance(principal, Principal)
+            # A real check, not ``assert`` (gone under ``python -O``): only
+            # what AuthenticationMiddleware verified is a principal.
+            if not isinstance(principal, Principal):
+                raise InvalidToken()
             return principal
         error = state.get(STATE_AUTH_ERROR)
         if isinstance(error, InvalidToken):

@@ -16,8 +16,9 @@ from bastion.api.middleware.context import STATE_USER_ID, state_of
 from bastion.errors import InvalidToken
 from bastion.types import Principal
 
-STATE_PRINCIPAL = "principal"
-STATE_AUTH_ERROR = "auth_error"
+#: Private keys (see ``context.STATE_USER_ID``).
+STATE_PRINCIPAL = "_bastion_principal"
+STATE_AUTH_ERROR = "_bastion_auth_error"
 
 
 def bearer_token(scope: Scope) -> str | None:

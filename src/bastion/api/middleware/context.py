@@ -20,9 +20,12 @@ from bastion.security.clientip import ClientResolver
 #: A client-sent request id is kept only if it is this tame; anything else
 #: (newlines, quotes, megabytes) is replaced, so it cannot forge log lines.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,64}", re.ASCII)
-STATE_REQUEST_ID = "request_id"
-STATE_CLIENT_IP = "client_ip"
-STATE_USER_ID = "user_id"
+#: Keys of Bastion's entries in ``request.state``. Private names: a host
+#: app's own ``request.state.user_id`` or ``.principal`` must neither be read
+#: by Bastion as its verdict nor be overwritten by it.
+STATE_REQUEST_ID = "_bastion_request_id"
+STATE_CLIENT_IP = "_bastion_client_ip"
+STATE_USER_ID = "_bastion_user_id"
 
 error_log = structlog.get_logger("bastion.error")
 
@@ -31,6 +34,20 @@ def state_of(scope: Scope) -> dict[str, Any]:
     """The per-request state dict that Starlette exposes as ``request.state``."""
     state: dict[str, Any] = scope.setdefault("state", {})
     return state
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: ``path`` without the ``root_path`` prefix.
+
+    Under ``--root-path /svc`` or a Starlette ``Mount("/svc", ...)`` the
+    scope's ``path`` is ``/svc/auth/token``; rules that name a route must
+    compare what routing compares, or a prefix switches them off.
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 _WANTED = frozenset({b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"})

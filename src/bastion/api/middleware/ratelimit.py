@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.api.middleware.context import STATE_CLIENT_IP, state_of
+from bastion.api.middleware.context import STATE_CLIENT_IP, route_path, state_of
 from bastion.api.middleware.responses import send_json
 from bastion.errors import Unavailable
 from bastion.security.clientip import rate_limit_key
@@ -86,7 +86,11 @@ class RateLimitMiddleware:
         self._reported = MovingWindowLimiter(1, 60.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        if path in self.exempt:
             await self.app(scope, receive, send)
             return
         state = state_of(scope)
@@ -98,9 +102,9 @@ class RateLimitMiddleware:
         now = time.time()
         rules = [self.default]
         if scope["method"] == "POST":
-            if scope["path"] == self.token_path:
+            if path == self.token_path:
                 rules.append(self.login)
-            elif scope["path"] == self.users_path:
+            elif path == self.users_path:
                 rules.append(self.register)
         for rule in rules:
             try:
