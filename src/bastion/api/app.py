@@ -24,6 +24,7 @@ from bastion.api.middleware.authentication import (
 from bastion.api.middleware.bodylimit import BodyLimitMiddleware
 from bastion.api.middleware.context import STATE_USER_ID, RequestContextMiddleware
 from bastion.api.middleware.headers import SecurityHeadersMiddleware
+from bastion.api.middleware.proxywarning import remedy
 from bastion.api.middleware.ratelimit import RateLimitMiddleware
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
@@ -181,6 +182,15 @@ class Bastion:
             limit=f"{rule.limit}/{rule.window}s",
         )
 
+    async def _proxy_misconfigured(self, scope: Scope, peer: str, header: str) -> None:
+        await self.container.events.record(
+            "proxy_misconfigured",
+            outcome="warning",
+            context=request_context(Request(scope)),
+            header=header,
+            remedy=remedy(peer),
+        )
+
     def _needs_token(self, dependant: Dependant) -> bool:
         return any(
             dependency.call in self._token_dependencies or self._needs_token(dependency)
@@ -244,6 +254,7 @@ class Bastion:
             RequestContextMiddleware,
             resolver=ClientResolver(self.settings.trusted_proxies),
             observe=self.metrics.observe,
+            on_proxy_misconfigured=self._proxy_misconfigured,
         )
         app.add_middleware(
             SecurityHeadersMiddleware,

@@ -7,12 +7,13 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.api.middleware.proxywarning import FORWARDING_HEADERS, ProxyWarnings
 from bastion.api.middleware.responses import send_json
 from bastion.logs import log_request
 from bastion.security.clientip import ClientResolver
@@ -50,7 +51,9 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-_WANTED = frozenset({b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"})
+_WANTED = frozenset({b"x-request-id", b"x-forwarded-proto", *FORWARDING_HEADERS})
+#: Called the first time an untrusted peer sends forwarding headers.
+OnProxyMisconfigured = Callable[[Scope, str, str], Awaitable[None]]
 
 
 def _read_headers(scope: Scope) -> dict[bytes, str]:
@@ -76,10 +79,21 @@ class RequestContextMiddleware:
         app: ASGIApp,
         resolver: ClientResolver,
         observe: Callable[[str, str, int, float], None] | None = None,
+        on_proxy_misconfigured: OnProxyMisconfigured | None = None,
     ) -> None:
         self.app = app
         self.resolver = resolver
         self.observe = observe
+        self.on_proxy_misconfigured = on_proxy_misconfigured
+        self.proxy_warnings = ProxyWarnings()
+
+    async def _check_proxy(self, scope: Scope, peer: str, wanted: dict[bytes, str]) -> None:
+        header = next((name for name in FORWARDING_HEADERS if name in wanted), None)
+        if header is None:
+            return
+        name = header.decode("latin-1")
+        if self.proxy_warnings.warn(peer, name) and self.on_proxy_misconfigured is not None:
+            await self.on_proxy_misconfigured(scope, peer, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,6 +110,8 @@ class RequestContextMiddleware:
         state = state_of(scope)
         state[STATE_REQUEST_ID] = request_id
         state[STATE_CLIENT_IP] = client_ip
+        if peer and not self.resolver.trusts(peer[0]):
+            await self._check_proxy(scope, client_ip, wanted)
         status = 500
         started_response = False
         id_header = (b"x-request-id", request_id.encode("ascii"))

@@ -8,14 +8,15 @@ general one falls back to the bounded in-process limiter.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.api.errors import TOKEN_RETRY_LATER
 from bastion.api.middleware.context import STATE_CLIENT_IP, route_path, state_of
-from bastion.api.middleware.responses import send_json
+from bastion.api.middleware.responses import TOKEN_NO_STORE, error_body, send_json
+from bastion.api.ratelimit_headers import rate_limit_headers
 from bastion.errors import Unavailable
 from bastion.security.clientip import rate_limit_key
 from bastion.security.ratelimit import MovingWindowLimiter, RateDecision
@@ -27,22 +28,18 @@ OnExceeded = Callable[[Scope, RateRule], Awaitable[None]]
 
 
 def limit_headers(rule: RateRule, decision: RateDecision) -> list[tuple[bytes, bytes]]:
-    """``Retry-After`` and the IETF RateLimit headers for a refusal.
+    """``Retry-After`` and the IETF RateLimit headers for a refusal of ``rule``."""
+    return rate_limit_headers(
+        rule.name, rule.limit, rule.window, decision.remaining, decision.reset_after
+    )
 
-    Both the structured-field form of draft-ietf-httpapi-ratelimit-headers
-    (``RateLimit-Policy``/``RateLimit``) and the older, widely parsed
-    ``RateLimit-Limit``/``-Remaining``/``-Reset`` trio.
-    """
-    reset = max(1, math.ceil(decision.reset_after))
-    name = rule.name
-    return [
-        (b"retry-after", str(reset).encode()),
-        (b"ratelimit-policy", f'"{name}";q={rule.limit};w={rule.window}'.encode()),
-        (b"ratelimit", f'"{name}";r={decision.remaining};t={reset}'.encode()),
-        (b"ratelimit-limit", str(rule.limit).encode()),
-        (b"ratelimit-remaining", str(decision.remaining).encode()),
-        (b"ratelimit-reset", str(reset).encode()),
-    ]
+
+_RATE_LIMITED = error_body("rate limit exceeded", "rate_limited")
+_TOKEN_RATE_LIMITED = error_body("rate limit exceeded", "rate_limited", TOKEN_RETRY_LATER)
+_UNAVAILABLE = error_body("rate limiter unavailable, retry shortly", "unavailable")
+_TOKEN_UNAVAILABLE = error_body(
+    "rate limiter unavailable, retry shortly", "unavailable", TOKEN_RETRY_LATER
+)
 
 
 class RateLimitMiddleware:
@@ -111,13 +108,15 @@ class RateLimitMiddleware:
                 decision = await self.store.hit(rule, key, now)
             except Unavailable as exc:
                 if rule.fail_closed:
-                    body = b'{"detail":"rate limiter unavailable, retry shortly"}'
                     retry = [(b"retry-after", str(exc.retry_after).encode())]
-                    await send_json(send, 503, body, retry)
+                    if path == self.token_path:
+                        await send_json(send, 503, _TOKEN_UNAVAILABLE, retry + TOKEN_NO_STORE)
+                    else:
+                        await send_json(send, 503, _UNAVAILABLE, retry)
                     return
                 decision = await self.fallback.hit(rule, key, now)
             if not decision.allowed:
-                await self._refuse(scope, send, rule, decision, key, now)
+                await self._refuse(scope, send, rule, decision, key, now, path)
                 return
         await self.app(scope, receive, send)
 
@@ -129,8 +128,12 @@ class RateLimitMiddleware:
         decision: RateDecision,
         key: str,
         now: float,
+        path: str,
     ) -> None:
         if self.on_exceeded is not None and self._reported.hit(f"{rule.name}|{key}", now).allowed:
             await self.on_exceeded(scope, rule)
-        body = b'{"detail":"rate limit exceeded"}'
-        await send_json(send, 429, body, limit_headers(rule, decision))
+        if path == self.token_path and scope["method"] == "POST":
+            headers = limit_headers(rule, decision) + TOKEN_NO_STORE
+            await send_json(send, 429, _TOKEN_RATE_LIMITED, headers)
+        else:
+            await send_json(send, 429, _RATE_LIMITED, limit_headers(rule, decision))
