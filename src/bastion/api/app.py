@@ -19,13 +19,15 @@ from bastion.api.metrics import Metrics
 from bastion.api.middleware.authentication import (
     STATE_AUTH_ERROR,
     STATE_PRINCIPAL,
-    AuthenticationMiddleware,
+    BearerAuthentication,
 )
-from bastion.api.middleware.bodylimit import BodyLimitMiddleware
-from bastion.api.middleware.context import STATE_USER_ID, RequestContextMiddleware
-from bastion.api.middleware.headers import SecurityHeadersMiddleware
+from bastion.api.middleware.bodylimit import BodyLimit
+from bastion.api.middleware.context import STATE_USER_ID, RequestContext
+from bastion.api.middleware.edge import EdgeMiddleware
+from bastion.api.middleware.headers import SecurityHeaders
+from bastion.api.middleware.probes import HealthShortcut
 from bastion.api.middleware.proxywarning import remedy
-from bastion.api.middleware.ratelimit import RateLimitMiddleware
+from bastion.api.middleware.ratelimit import RateLimit
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
@@ -226,11 +228,8 @@ class Bastion:
         app.openapi = openapi  # type: ignore[method-assign]
 
     def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
-        # Added innermost first: the last one added runs first.
-        app.add_middleware(
-            AuthenticationMiddleware, authenticate=self.container.auth_service.authenticate
-        )
-        app.add_middleware(BodyLimitMiddleware)
+        # CORS (when configured) answers preflights inside the edge, so they
+        # are rate limited and carry the security headers like any answer.
         if self.settings.cors_origins:
             app.add_middleware(
                 CORSMiddleware,
@@ -241,25 +240,28 @@ class Bastion:
             )
         container = self.container
         app.add_middleware(
-            RateLimitMiddleware,
-            store=container.rate_store,
-            default=container.rules.default,
-            login=container.rules.login,
-            register=container.rules.register,
-            prefix=prefix,
-            on_exceeded=self._rate_limited,
-            fallback=container.local_rate_store,
-        )
-        app.add_middleware(
-            RequestContextMiddleware,
-            resolver=ClientResolver(self.settings.trusted_proxies),
+            EdgeMiddleware,
+            context=RequestContext(
+                ClientResolver(self.settings.trusted_proxies),
+                on_proxy_misconfigured=self._proxy_misconfigured,
+            ),
+            health=HealthShortcut(prefix),
+            rate_limit=RateLimit(
+                store=container.rate_store,
+                default=container.rules.default,
+                login=container.rules.login,
+                register=container.rules.register,
+                prefix=prefix,
+                on_exceeded=self._rate_limited,
+                fallback=container.local_rate_store,
+            ),
+            body_limit=BodyLimit(),
+            authentication=BearerAuthentication(container.auth_service.authenticate),
+            headers=SecurityHeaders(
+                SecurityHeadersPolicy(self.settings.x_xss_protection), docs_prefixes
+            ),
+            token_path=f"{prefix}/auth/token",
             observe=self.metrics.observe,
-            on_proxy_misconfigured=self._proxy_misconfigured,
-        )
-        app.add_middleware(
-            SecurityHeadersMiddleware,
-            policy=SecurityHeadersPolicy(self.settings.x_xss_protection),
-            docs_prefixes=docs_prefixes,
         )
 
     async def startup(self) -> None:

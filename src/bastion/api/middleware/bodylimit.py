@@ -10,17 +10,24 @@ message that frames itself twice is refused outright (RFC 9112 §6.3: a
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from bastion.api.middleware.responses import send_json
+from bastion.api.middleware.responses import TOKEN_NO_STORE, error_body, send_json
 
 #: SPEC: bodies over 64 KiB get 413.
 MAX_BODY_BYTES = 64 * 1024
 #: Methods whose requests are not counted: RFC 9110 gives their bodies no
 #: meaning and no route of ours (or a well-behaved host app's) reads them.
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_TOO_LARGE = b'{"detail":"request body too large"}'
-_DOUBLE_FRAMING = b'{"detail":"Content-Length together with Transfer-Encoding"}'
+_TOO_LARGE = "request body too large"
+_DOUBLE_FRAMING = "Content-Length together with Transfer-Encoding"
+_BODIES = {
+    (413, False): error_body(_TOO_LARGE, "body_too_large"),
+    (400, False): error_body(_DOUBLE_FRAMING, "bad_framing"),
+    # On the token endpoint: RFC 6749 §5.2 objects as well.
+    (413, True): error_body(_TOO_LARGE, "body_too_large", "invalid_request"),
+    (400, True): error_body(_DOUBLE_FRAMING, "bad_framing", "invalid_request"),
+}
 _CLOSE = [(b"connection", b"close")]
 
 
@@ -49,12 +56,21 @@ def framing_problem(scope: Scope, max_bytes: int) -> int | None:
     return 413 if declared > max_bytes else None
 
 
-async def refuse(send: Send, status: int) -> None:
-    """The 400 or 413 of :func:`framing_problem`; the connection is closed after it."""
-    await send_json(send, status, _TOO_LARGE if status == 413 else _DOUBLE_FRAMING, _CLOSE)
+async def refuse(send: Send, status: int, *, oauth: bool = False) -> None:
+    """The 400 or 413 of :func:`framing_problem`; the connection is closed after it.
+
+    Args:
+        send: Where to send it.
+        status: 400 or 413.
+        oauth: Whether the request is a token request (RFC 6749 error body).
+    """
+    extra = _CLOSE + TOKEN_NO_STORE if oauth else _CLOSE
+    await send_json(send, status, _BODIES[status, oauth], extra)
 
 
-def counting_receive(receive: Receive, send: Send, max_bytes: int) -> tuple[Receive, Send]:
+def counting_receive(
+    receive: Receive, send: Send, max_bytes: int, *, oauth: bool = False
+) -> tuple[Receive, Send]:
     """``receive`` and ``send`` wrapped so a body over ``max_bytes`` gets a 413.
 
     The 413 is sent from inside ``receive`` (frameworks turn exceptions raised
@@ -76,7 +92,7 @@ def counting_receive(receive: Receive, send: Send, max_bytes: int) -> tuple[Rece
                 refused = True
                 if not started:
                     started = True
-                    await refuse(send, 413)
+                    await refuse(send, 413, oauth=oauth)
                 return {"type": "http.disconnect"}
         return message
 
@@ -91,27 +107,26 @@ def counting_receive(receive: Receive, send: Send, max_bytes: int) -> tuple[Rece
     return limited_receive, tracking_send
 
 
-class BodyLimitMiddleware:
+class BodyLimit:
     """400 for a doubly framed request, 413 for a body larger than ``max_bytes``.
 
     Args:
-        app: The wrapped application.
         max_bytes: The limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+    __slots__ = ("max_bytes",)
+
+    def __init__(self, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        problem = framing_problem(scope, self.max_bytes)
-        if problem is not None:
-            await refuse(send, problem)
-            return
+    def problem(self, scope: Scope) -> int | None:
+        """The status refusing the request on its headers, if any."""
+        return framing_problem(scope, self.max_bytes)
+
+    def wrap(
+        self, scope: Scope, receive: Receive, send: Send, *, oauth: bool = False
+    ) -> tuple[Receive, Send]:
+        """``receive``/``send`` counting the body (as given for bodyless methods)."""
         if scope["method"] in BODYLESS_METHODS:
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, *counting_receive(receive, send, self.max_bytes))
+            return receive, send
+        return counting_receive(receive, send, self.max_bytes, oauth=oauth)

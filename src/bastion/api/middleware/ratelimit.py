@@ -1,4 +1,4 @@
-"""Per-client rate limits as pure ASGI, ahead of routing and parsing.
+"""Per-client rate limits, a step of the edge layer ahead of routing and parsing.
 
 One moving-window budget per client across every route except the probes,
 plus tighter budgets for ``POST /auth/token`` and ``POST /users``. With the
@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from bastion.api.errors import TOKEN_RETRY_LATER
-from bastion.api.middleware.context import STATE_CLIENT_IP, route_path, state_of
 from bastion.api.middleware.responses import TOKEN_NO_STORE, error_body, send_json
 from bastion.api.ratelimit_headers import rate_limit_headers
 from bastion.errors import Unavailable
@@ -42,11 +41,10 @@ _TOKEN_UNAVAILABLE = error_body(
 )
 
 
-class RateLimitMiddleware:
+class RateLimit:
     """Applies the rate rules before the request reaches the app.
 
     Args:
-        app: The wrapped application.
         store: Where hits are counted (in process or Redis).
         default: The per-client budget across all routes but the probes.
         login: The budget of ``POST {prefix}/auth/token``.
@@ -58,7 +56,6 @@ class RateLimitMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         store: RateLimitStore,
         default: RateRule,
@@ -68,7 +65,6 @@ class RateLimitMiddleware:
         on_exceeded: OnExceeded | None = None,
         fallback: MemoryRateLimitStore | None = None,
     ) -> None:
-        self.app = app
         self.store = store
         self.default = default
         self.login = login
@@ -82,19 +78,17 @@ class RateLimitMiddleware:
         # of refusals must not become a flood of events.
         self._reported = MovingWindowLimiter(1, 60.0)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = route_path(scope)
+    async def admit(self, scope: Scope, path: str, client: str, send: Send) -> bool:
+        """Count the request; ``False`` once a refusal (429 or 503) was sent.
+
+        Args:
+            scope: The request.
+            path: Its route path (``context.route_path``).
+            client: Its client address.
+            send: Where a refusal is sent.
+        """
         if path in self.exempt:
-            await self.app(scope, receive, send)
-            return
-        state = state_of(scope)
-        client = state.get(STATE_CLIENT_IP)
-        if client is None:
-            peer = scope.get("client")
-            client = peer[0] if peer else "unknown"
+            return True
         key = rate_limit_key(client)
         now = time.time()
         rules = [self.default]
@@ -113,12 +107,12 @@ class RateLimitMiddleware:
                         await send_json(send, 503, _TOKEN_UNAVAILABLE, retry + TOKEN_NO_STORE)
                     else:
                         await send_json(send, 503, _UNAVAILABLE, retry)
-                    return
+                    return False
                 decision = await self.fallback.hit(rule, key, now)
             if not decision.allowed:
                 await self._refuse(scope, send, rule, decision, key, now, path)
-                return
-        await self.app(scope, receive, send)
+                return False
+        return True
 
     async def _refuse(
         self,

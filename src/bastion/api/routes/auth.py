@@ -79,7 +79,7 @@ def build_router(auth: Bastion) -> APIRouter:
         if content_type.split(";", 1)[0].strip().lower() != _FORM:
             return oauth_error_response("invalid_request", f"the body must be {_FORM}")
         try:
-            form = await request.form(max_files=0, max_fields=20, max_part_size=_MAX_FIELD)
+            form = await request.form(max_files=0, max_fields=20)
             grant_type = _single(form, "grant_type")
             username = _single(form, "username")
             password = _single(form, "password")

@@ -48,7 +48,8 @@ def build_router(auth: Bastion) -> APIRouter:
             except (BastionError, OSError):
                 checks[name] = "unavailable"
         # Not ready until revocations made elsewhere are loaded (fail closed).
-        checks["revocations"] = "ok" if container.revocations_synced else "unavailable"
+        if not container.revocations_synced:
+            checks["revocations"] = "unavailable"
         if any(value != "ok" for value in checks.values()):
             return JSONResponse(
                 {"status": "unavailable", **checks},
