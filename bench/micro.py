@@ -9,6 +9,8 @@
   checks of one hot client.
 - ``revocation COUNT``: W6, ``AccessTokenCodec.verify`` with and without
   ``RevocationList.is_revoked``.
+- ``edge REQUESTS ROUNDS``: in-process ``GET /protected``, Bastion against the
+  bare app: the per-request cost of the HTTP edge (issue 15).
 - ``observability REQUESTS ROUNDS``: W7, in-process ``GET /protected`` through
   the whole app with the access log and metrics on, and with both off.
 
@@ -267,7 +269,7 @@ async def _observability(requests: int, rounds: int, tmp: Path, sink: TextIO) ->
 
     Two apps are built with the same settings (SQLite in a temporary directory,
     raised rate limits); in the "off" one the ``observe`` callable of
-    ``RequestContextMiddleware`` is ``None`` and ``log_request`` is replaced by a
+    ``EdgeMiddleware`` is ``None`` and ``log_request`` is replaced by a
     no-op while it runs. stdout, where the access log goes, is a real temporary
     file for both (``sink``, opened by the caller), as in production it is
     written somewhere. Rounds alternate on/off; the best round of each counts.
@@ -276,7 +278,7 @@ async def _observability(requests: int, rounds: int, tmp: Path, sink: TextIO) ->
 
     import bastion.api.middleware.context as context_module
     from bastion import Settings, create_app
-    from bastion.api.middleware.context import RequestContextMiddleware
+    from bastion.api.middleware.edge import EdgeMiddleware
 
     raised = "100000000/minute"
     real_log_request = context_module.log_request
@@ -294,9 +296,9 @@ async def _observability(requests: int, rounds: int, tmp: Path, sink: TextIO) ->
         )
         app = create_app(settings)
         if not observed:
-            found = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
+            found = [m for m in app.user_middleware if m.cls is EdgeMiddleware]
             if len(found) != 1:
-                raise RuntimeError("RequestContextMiddleware not found in app.user_middleware")
+                raise RuntimeError("EdgeMiddleware not found in app.user_middleware")
             found[0].kwargs["observe"] = None
         return app
 
@@ -382,6 +384,90 @@ async def _observability(requests: int, rounds: int, tmp: Path, sink: TextIO) ->
         "cost_us_per_request": 1e6 / best["on"] - 1e6 / best["off"],
         "log_bytes_written": log_bytes,
         "target_overhead_fraction": 0.10,
+    }
+
+
+async def _edge(requests: int, rounds: int, tmp: Path, sink: TextIO) -> dict[str, Any]:
+    """Per-request cost of Bastion's HTTP edge, in process: ``GET /protected``
+    straight into the ASGI app (no server, no socket), Bastion against the bare
+    FastAPI app (``bench/baselines/bare.py``), rounds alternating, best of each."""
+    import contextlib
+
+    from bastion import Settings, create_app
+    from bench.baselines.bare import app as bare_app
+
+    raised = "100000000/minute"
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp / "edge",
+        rate_limit=raised,
+        login_rate_limit=raised,
+        register_rate_limit=raised,
+    )
+    bastion_app = create_app(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(bastion_app.router.lifespan_context(bastion_app))
+        container = bastion_app.state.bastion.container
+        await container.user_service.register(
+            username="benchuser", email="benchuser@example.com", age=30, password=PASSWORD
+        )
+        pair = await container.auth_service.password_grant("benchuser", PASSWORD)
+        headers = [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {pair.access_token}".encode()),
+        ]
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        def scope() -> dict[str, Any]:
+            return {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": "1.1",
+                "method": "GET",
+                "scheme": "http",
+                "path": "/protected",
+                "raw_path": b"/protected",
+                "query_string": b"",
+                "root_path": "",
+                "headers": list(headers),
+                "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 8000),
+            }
+
+        apps = {"bastion": bastion_app, "bare": bare_app}
+
+        async def run(name: str, count: int) -> float:
+            statuses.clear()
+            app = apps[name]
+            start = time.perf_counter()
+            for _ in range(count):
+                await app(scope(), receive, send)
+            elapsed = time.perf_counter() - start
+            if statuses != [200] * count:
+                raise RuntimeError(f"GET /protected ({name}) answered {sorted(set(statuses))}")
+            return count / elapsed
+
+        best = {"bastion": 0.0, "bare": 0.0}
+        with contextlib.redirect_stdout(sink):
+            for name in apps:
+                await run(name, max(10, requests // 20))
+            for i in range(rounds):
+                for name in ("bastion", "bare") if i % 2 == 0 else ("bare", "bastion"):
+                    best[name] = max(best[name], await run(name, requests))
+    return {
+        "requests_per_round": requests,
+        "rounds": rounds,
+        "bastion_us_per_request": 1e6 / best["bastion"],
+        "bare_us_per_request": 1e6 / best["bare"],
+        "edge_us_per_request": 1e6 / best["bastion"] - 1e6 / best["bare"],
+        "ratio": best["bastion"] / best["bare"],
     }
 
 
@@ -502,6 +588,12 @@ def main(argv: list[str]) -> int:
             open(Path(tmp) / "stdout.log", "w") as sink,
         ):
             result = asyncio.run(_observability(int(argv[1]), int(argv[2]), Path(tmp), sink))
+    elif what == "edge":
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp,
+            open(Path(tmp) / "stdout.log", "w") as sink,
+        ):
+            result = asyncio.run(_edge(int(argv[1]), int(argv[2]), Path(tmp), sink))
     else:
         raise SystemExit(f"unknown measurement {what!r}")
     print(json.dumps(result))

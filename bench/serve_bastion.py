@@ -22,13 +22,14 @@ from bastion import Settings, create_app
 def silence_observability(app: Any) -> None:
     """W7's "off" side: no access line, no metrics; everything else unchanged."""
     from bastion.api.middleware import context
+    from bastion.api.middleware.edge import EdgeMiddleware
 
     def no_line(**_fields: object) -> None:
         return None
 
     context.log_request = no_line  # type: ignore[assignment]
     for middleware in app.user_middleware:
-        if middleware.cls is context.RequestContextMiddleware:
+        if middleware.cls is EdgeMiddleware:
             middleware.kwargs["observe"] = None
 
 

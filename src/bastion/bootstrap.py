@@ -123,9 +123,10 @@ class Container:
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    #: Whether one synchronisation of the revocation list has succeeded.
+    #: Whether one revocation sync has succeeded since start; until then the
+    #: instance refuses bearer routes (503) and is not ready (issue 17 #8).
     revocations_synced: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _key_mtime: float = 0.0
 
     async def start(self) -> None:

@@ -62,6 +62,7 @@ def serve(
     import uvicorn
 
     from bastion.errors import BastionError
+    from bastion.serving import server_stack
 
     settings = load_settings()
     if workers > 1 and not settings.redis_url:
@@ -81,6 +82,7 @@ def serve(
         raise typer.Exit(2) from None
     if workers > 1:
         _share_metrics(settings.data_dir / "metrics")
+    stack = server_stack()
     uvicorn.run(
         "bastion.cli:_service_app",
         factory=True,
@@ -88,7 +90,9 @@ def serve(
         port=port,
         workers=workers,
         server_header=False,
-        http="bastion.serving:NoDelayH11Protocol",
+        # uvloop + httptools with TCP_NODELAY, or the asyncio + h11 fallback.
+        loop=stack.loop,
+        http=stack.http,
         # Client addresses are our decision (BASTION_TRUSTED_PROXIES); uvicorn
         # must not rewrite them from X-Forwarded-For on its own.
         proxy_headers=False,

@@ -28,7 +28,7 @@ async def test_the_101st_request_in_a_minute_is_refused(start_server: ServerFact
     assert refused.headers["ratelimit-policy"] == '"default";q=100;w=60'
     assert refused.headers["ratelimit"].startswith('"default";r=0;t=')
     assert refused.headers["x-content-type-options"] == "nosniff"
-    assert refused.json() == {"detail": "rate limit exceeded"}
+    assert refused.json() == {"detail": "rate limit exceeded", "code": "rate_limited"}
 
 
 async def test_probes_are_not_rate_limited(start_server: ServerFactory) -> None:

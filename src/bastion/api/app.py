@@ -19,12 +19,15 @@ from bastion.api.metrics import Metrics
 from bastion.api.middleware.authentication import (
     STATE_AUTH_ERROR,
     STATE_PRINCIPAL,
-    AuthenticationMiddleware,
+    BearerAuthentication,
 )
-from bastion.api.middleware.bodylimit import BodyLimitMiddleware
-from bastion.api.middleware.context import STATE_USER_ID, RequestContextMiddleware
-from bastion.api.middleware.headers import SecurityHeadersMiddleware
-from bastion.api.middleware.ratelimit import RateLimitMiddleware
+from bastion.api.middleware.bodylimit import BodyLimit
+from bastion.api.middleware.context import STATE_USER_ID, RequestContext
+from bastion.api.middleware.edge import EdgeMiddleware
+from bastion.api.middleware.headers import SecurityHeaders
+from bastion.api.middleware.probes import HealthShortcut
+from bastion.api.middleware.proxywarning import remedy
+from bastion.api.middleware.ratelimit import RateLimit
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
@@ -32,7 +35,7 @@ from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
 from bastion.bootstrap import Container, build
 from bastion.config import Settings
-from bastion.errors import Forbidden, InvalidToken, MissingToken
+from bastion.errors import Forbidden, InvalidToken, MissingToken, Unavailable
 from bastion.logs import configure_logging
 from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
@@ -81,12 +84,19 @@ class Bastion:
         """
         return self._principal_of(request)
 
-    @staticmethod
-    def _principal_of(request: Request) -> Principal:
+    def _principal_of(self, request: Request) -> Principal:
+        if not self.container.revocations_synced:
+            # Fail closed: until this instance has loaded the revocations made
+            # by others (logouts, demotions), a token it would accept may be
+            # one that was revoked. The database is back within Retry-After.
+            raise Unavailable("revocations not loaded yet, retry shortly")
         state = request.scope.get("state", {})
         principal = state.get(STATE_PRINCIPAL)
         if principal is not None:
-            assert isinstance(principal, Principal)
+            # A real check, not ``assert`` (gone under ``python -O``): only
+            # what AuthenticationMiddleware verified is a principal.
+            if not isinstance(principal, Principal):
+                raise InvalidToken()
             return principal
         error = state.get(STATE_AUTH_ERROR)
         if isinstance(error, InvalidToken):
@@ -174,6 +184,15 @@ class Bastion:
             limit=f"{rule.limit}/{rule.window}s",
         )
 
+    async def _proxy_misconfigured(self, scope: Scope, peer: str, header: str) -> None:
+        await self.container.events.record(
+            "proxy_misconfigured",
+            outcome="warning",
+            context=request_context(Request(scope)),
+            header=header,
+            remedy=remedy(peer),
+        )
+
     def _needs_token(self, dependant: Dependant) -> bool:
         return any(
             dependency.call in self._token_dependencies or self._needs_token(dependency)
@@ -209,11 +228,8 @@ class Bastion:
         app.openapi = openapi  # type: ignore[method-assign]
 
     def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
-        # Added innermost first: the last one added runs first.
-        app.add_middleware(
-            AuthenticationMiddleware, authenticate=self.container.auth_service.authenticate
-        )
-        app.add_middleware(BodyLimitMiddleware)
+        # CORS (when configured) answers preflights inside the edge, so they
+        # are rate limited and carry the security headers like any answer.
         if self.settings.cors_origins:
             app.add_middleware(
                 CORSMiddleware,
@@ -224,24 +240,28 @@ class Bastion:
             )
         container = self.container
         app.add_middleware(
-            RateLimitMiddleware,
-            store=container.rate_store,
-            default=container.rules.default,
-            login=container.rules.login,
-            register=container.rules.register,
-            prefix=prefix,
-            on_exceeded=self._rate_limited,
-            fallback=container.local_rate_store,
-        )
-        app.add_middleware(
-            RequestContextMiddleware,
-            resolver=ClientResolver(self.settings.trusted_proxies),
+            EdgeMiddleware,
+            context=RequestContext(
+                ClientResolver(self.settings.trusted_proxies),
+                on_proxy_misconfigured=self._proxy_misconfigured,
+            ),
+            health=HealthShortcut(prefix),
+            rate_limit=RateLimit(
+                store=container.rate_store,
+                default=container.rules.default,
+                login=container.rules.login,
+                register=container.rules.register,
+                prefix=prefix,
+                on_exceeded=self._rate_limited,
+                fallback=container.local_rate_store,
+            ),
+            body_limit=BodyLimit(),
+            authentication=BearerAuthentication(container.auth_service.authenticate),
+            headers=SecurityHeaders(
+                SecurityHeadersPolicy(self.settings.x_xss_protection), docs_prefixes
+            ),
+            token_path=f"{prefix}/auth/token",
             observe=self.metrics.observe,
-        )
-        app.add_middleware(
-            SecurityHeadersMiddleware,
-            policy=SecurityHeadersPolicy(self.settings.x_xss_protection),
-            docs_prefixes=docs_prefixes,
         )
 
     async def startup(self) -> None:

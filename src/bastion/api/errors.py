@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bastion.api.ratelimit_headers import as_text, throttle_headers
 from bastion.errors import (
     BastionError,
     Conflict,
@@ -53,8 +54,11 @@ def status_of(error: BastionError) -> int:
 
 
 def retry_headers(error: BastionError) -> dict[str, str]:
-    """``Retry-After`` for errors that have one."""
-    if isinstance(error, Throttled | Overloaded | Unavailable):
+    """``Retry-After`` for errors that have one; a throttle's 429 also gets
+    the IETF RateLimit fields (SPEC: every 429 carries them)."""
+    if isinstance(error, Throttled):
+        return as_text(throttle_headers(error.retry_after))
+    if isinstance(error, Overloaded | Unavailable):
         return {"Retry-After": str(error.retry_after)}
     return {}
 
@@ -80,6 +84,42 @@ def oauth_error_response(error: str, description: str, status: int = 400) -> JSO
         status_code=status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
+
+
+#: RFC 6749 §5.2 ``error`` of a token-endpoint answer that is neither a token
+#: nor a credential or request problem. 429 (rate limit, login throttle) and
+#: 503 (hash queue full, a store down) both say "not now, retry after
+#: Retry-After": ``temporarily_unavailable`` (RFC 6749 §4.1.2.1, the code
+#: clients customarily accept on the token endpoint too). RFC 8628's
+#: ``slow_down`` was passed over: it is a device-flow polling signal
+#: ("add 5 s to your interval") that generic clients do not expect.
+#: Bastion's own ``code`` (``throttled``, ``rate_limited``, ``overloaded``,
+#: ``unavailable``) stays beside it to tell them apart.
+TOKEN_RETRY_LATER = "temporarily_unavailable"  # noqa: S105 - not a secret
+
+
+def oauth_error_code(status: int) -> str:
+    """The RFC 6749 ``error`` for a token-endpoint refusal of ``status``."""
+    if status in (429, 503):
+        return TOKEN_RETRY_LATER
+    if status >= 500:
+        return "server_error"
+    return "invalid_request"
+
+
+def token_error_response(error: BastionError) -> JSONResponse:
+    """``error`` answered on ``POST /auth/token``: an RFC 6749 §5.2 error object
+    (``error``, ``error_description``) with Bastion's ``code`` and ``detail``,
+    ``Retry-After`` and RateLimit headers kept, never cached (§5.1)."""
+    status = status_of(error)
+    headers = {**retry_headers(error), "Cache-Control": "no-store", "Pragma": "no-cache"}
+    body = {
+        "error": oauth_error_code(status),
+        "error_description": error.message,
+        "detail": error.message,
+        "code": error.code,
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ EVENT_TYPES = frozenset(
         "authz_change",
         "authz_fail",
         "excess_rate_limit_exceeded",
+        "proxy_misconfigured",
     }
 )
 #: Events held in memory while the database catches up; beyond it, ``record``

@@ -1,4 +1,4 @@
-"""Per-client rate limits as pure ASGI, ahead of routing and parsing.
+"""Per-client rate limits, a step of the edge layer ahead of routing and parsing.
 
 One moving-window budget per client across every route except the probes,
 plus tighter budgets for ``POST /auth/token`` and ``POST /users``. With the
@@ -8,14 +8,14 @@ general one falls back to the bounded in-process limiter.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-from bastion.api.middleware.context import STATE_CLIENT_IP, state_of
-from bastion.api.middleware.responses import send_json
+from bastion.api.errors import TOKEN_RETRY_LATER
+from bastion.api.middleware.responses import TOKEN_NO_STORE, error_body, send_json
+from bastion.api.ratelimit_headers import rate_limit_headers
 from bastion.errors import Unavailable
 from bastion.security.clientip import rate_limit_key
 from bastion.security.ratelimit import MovingWindowLimiter, RateDecision
@@ -27,29 +27,24 @@ OnExceeded = Callable[[Scope, RateRule], Awaitable[None]]
 
 
 def limit_headers(rule: RateRule, decision: RateDecision) -> list[tuple[bytes, bytes]]:
-    """``Retry-After`` and the IETF RateLimit headers for a refusal.
-
-    Both the structured-field form of draft-ietf-httpapi-ratelimit-headers
-    (``RateLimit-Policy``/``RateLimit``) and the older, widely parsed
-    ``RateLimit-Limit``/``-Remaining``/``-Reset`` trio.
-    """
-    reset = max(1, math.ceil(decision.reset_after))
-    name = rule.name
-    return [
-        (b"retry-after", str(reset).encode()),
-        (b"ratelimit-policy", f'"{name}";q={rule.limit};w={rule.window}'.encode()),
-        (b"ratelimit", f'"{name}";r={decision.remaining};t={reset}'.encode()),
-        (b"ratelimit-limit", str(rule.limit).encode()),
-        (b"ratelimit-remaining", str(decision.remaining).encode()),
-        (b"ratelimit-reset", str(reset).encode()),
-    ]
+    """``Retry-After`` and the IETF RateLimit headers for a refusal of ``rule``."""
+    return rate_limit_headers(
+        rule.name, rule.limit, rule.window, decision.remaining, decision.reset_after
+    )
 
 
-class RateLimitMiddleware:
+_RATE_LIMITED = error_body("rate limit exceeded", "rate_limited")
+_TOKEN_RATE_LIMITED = error_body("rate limit exceeded", "rate_limited", TOKEN_RETRY_LATER)
+_UNAVAILABLE = error_body("rate limiter unavailable, retry shortly", "unavailable")
+_TOKEN_UNAVAILABLE = error_body(
+    "rate limiter unavailable, retry shortly", "unavailable", TOKEN_RETRY_LATER
+)
+
+
+class RateLimit:
     """Applies the rate rules before the request reaches the app.
 
     Args:
-        app: The wrapped application.
         store: Where hits are counted (in process or Redis).
         default: The per-client budget across all routes but the probes.
         login: The budget of ``POST {prefix}/auth/token``.
@@ -61,7 +56,6 @@ class RateLimitMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         store: RateLimitStore,
         default: RateRule,
@@ -71,7 +65,6 @@ class RateLimitMiddleware:
         on_exceeded: OnExceeded | None = None,
         fallback: MemoryRateLimitStore | None = None,
     ) -> None:
-        self.app = app
         self.store = store
         self.default = default
         self.login = login
@@ -85,37 +78,41 @@ class RateLimitMiddleware:
         # of refusals must not become a flood of events.
         self._reported = MovingWindowLimiter(1, 60.0)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
-            await self.app(scope, receive, send)
-            return
-        state = state_of(scope)
-        client = state.get(STATE_CLIENT_IP)
-        if client is None:
-            peer = scope.get("client")
-            client = peer[0] if peer else "unknown"
+    async def admit(self, scope: Scope, path: str, client: str, send: Send) -> bool:
+        """Count the request; ``False`` once a refusal (429 or 503) was sent.
+
+        Args:
+            scope: The request.
+            path: Its route path (``context.route_path``).
+            client: Its client address.
+            send: Where a refusal is sent.
+        """
+        if path in self.exempt:
+            return True
         key = rate_limit_key(client)
         now = time.time()
         rules = [self.default]
         if scope["method"] == "POST":
-            if scope["path"] == self.token_path:
+            if path == self.token_path:
                 rules.append(self.login)
-            elif scope["path"] == self.users_path:
+            elif path == self.users_path:
                 rules.append(self.register)
         for rule in rules:
             try:
                 decision = await self.store.hit(rule, key, now)
             except Unavailable as exc:
                 if rule.fail_closed:
-                    body = b'{"detail":"rate limiter unavailable, retry shortly"}'
                     retry = [(b"retry-after", str(exc.retry_after).encode())]
-                    await send_json(send, 503, body, retry)
-                    return
+                    if path == self.token_path:
+                        await send_json(send, 503, _TOKEN_UNAVAILABLE, retry + TOKEN_NO_STORE)
+                    else:
+                        await send_json(send, 503, _UNAVAILABLE, retry)
+                    return False
                 decision = await self.fallback.hit(rule, key, now)
             if not decision.allowed:
-                await self._refuse(scope, send, rule, decision, key, now)
-                return
-        await self.app(scope, receive, send)
+                await self._refuse(scope, send, rule, decision, key, now, path)
+                return False
+        return True
 
     async def _refuse(
         self,
@@ -125,8 +122,12 @@ class RateLimitMiddleware:
         decision: RateDecision,
         key: str,
         now: float,
+        path: str,
     ) -> None:
         if self.on_exceeded is not None and self._reported.hit(f"{rule.name}|{key}", now).allowed:
             await self.on_exceeded(scope, rule)
-        body = b'{"detail":"rate limit exceeded"}'
-        await send_json(send, 429, body, limit_headers(rule, decision))
+        if path == self.token_path and scope["method"] == "POST":
+            headers = limit_headers(rule, decision) + TOKEN_NO_STORE
+            await send_json(send, 429, _TOKEN_RATE_LIMITED, headers)
+        else:
+            await send_json(send, 429, _RATE_LIMITED, limit_headers(rule, decision))

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
 from bastion.api.context import request_context
-from bastion.api.errors import error_response, oauth_error_response
+from bastion.api.errors import oauth_error_response, token_error_response
 from bastion.api.schemas import TokenOut
 from bastion.errors import BastionError, InvalidCredentials, InvalidGrant, Throttled
 from bastion.types import Principal, TokenPair
@@ -113,9 +113,9 @@ def build_router(auth: Bastion) -> APIRouter:
             return oauth_error_response("invalid_grant", exc.message)
         except Throttled as exc:
             auth.metrics.logins.labels("throttled").inc()
-            return error_response(exc)
+            return token_error_response(exc)
         except BastionError as exc:
-            return error_response(exc)
+            return token_error_response(exc)
         return _token_response(pair)
 
     @router.post("/auth/logout", status_code=204, responses={401: {}})

@@ -47,6 +47,9 @@ def build_router(auth: Bastion) -> APIRouter:
                 checks[name] = "ok"
             except (BastionError, OSError):
                 checks[name] = "unavailable"
+        # Not ready until revocations made elsewhere are loaded (fail closed).
+        if not container.revocations_synced:
+            checks["revocations"] = "unavailable"
         if any(value != "ok" for value in checks.values()):
             return JSONResponse(
                 {"status": "unavailable", **checks},
