@@ -4,14 +4,12 @@ change, and access-token checks."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from bastion.errors import (
     BastionError,
     InvalidCredentials,
     InvalidGrant,
     InvalidToken,
-    Throttled,
     WrongPassword,
 )
 from bastion.security.opaque import (
@@ -24,6 +22,7 @@ from bastion.security.revocation import SESSION_PREFIX, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
+from bastion.services.login_gate import LoginAttempt, LoginGate
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import LoginThrottle
 from bastion.storage.protocols import (
@@ -32,7 +31,6 @@ from bastion.storage.protocols import (
     RevocationBroadcaster,
     SessionStore,
     StoredUser,
-    ThrottleKeys,
     UserStore,
 )
 from bastion.types import Clock, Principal, RequestContext, TokenPair
@@ -43,20 +41,6 @@ _MAX_LOGIN_NAME = 64
 #: Times a grant re-reads a user whose credential version moved on while it
 #: ran (a permission, password or factor change) before giving up.
 _SESSION_ATTEMPTS = 3
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LoginAttempt:
-    """One password check in progress, and what it reserved.
-
-    Attributes:
-        keys: The throttle keys of the account and client.
-        device: The digest of the live device token whose budget the attempt
-            counts against, or ``None``: then it counts against ``keys``.
-    """
-
-    keys: ThrottleKeys
-    device: str | None = None
 
 
 class AuthService:
@@ -102,8 +86,7 @@ class AuthService:
         self._clock = clock
         self._refresh_ttl = refresh_ttl
         self._reuse_interval = reuse_interval
-        self._devices = devices
-        self._throttle = throttle or LoginThrottle()
+        self._gate = LoginGate(throttle or LoginThrottle(), devices, events, clock)
         self._broadcaster = broadcaster or NullBroadcaster()
 
     # -- access tokens ---------------------------------------------------------
@@ -146,7 +129,9 @@ class AuthService:
         """
         self._passwords.admit()
         stored = await self._login_user(username)
-        attempt = await self._reserve_login(username, stored, device_token, context)
+        attempt = await self._gate.reserve(
+            username, stored, device_token=device_token, context=context
+        )
         valid = await self._passwords.verify(stored.password_hash if stored else None, password)
         if stored is None or not valid:
             await self._events.record(
@@ -168,32 +153,6 @@ class AuthService:
         if len(username) > _MAX_LOGIN_NAME or not username.isascii():
             return None
         return await self._users.get_by_username(username)
-
-    async def _reserve_login(
-        self,
-        username: str,
-        stored: StoredUser | None,
-        device_token: str | None,
-        context: RequestContext | None,
-    ) -> LoginAttempt:
-        keys = self._throttle.keys(username, context.ip if context else None)
-        device = await self._devices.reserve(device_token, stored.user.id if stored else None)
-        if device is not None:
-            # A live token of this account: its own budget, not the account's
-            # or the client's throttle (OWASP device cookies).
-            return LoginAttempt(keys, device)
-        wait = await self._throttle.reserve(keys, self._clock.now())
-        if wait > 0:
-            await self._events.record(
-                "authn_login_lock",
-                outcome="failure",
-                context=context,
-                user_id=stored.user.id if stored else None,
-                username=stored.user.username if stored else username[:_MAX_LOGIN_NAME],
-                retry_after=round(wait, 1),
-            )
-            raise Throttled("too many failed logins, retry later", retry_after=math.ceil(wait))
-        return LoginAttempt(keys)
 
     async def _after_password_verified(
         self, stored: StoredUser, *, context: RequestContext | None
@@ -229,11 +188,9 @@ class AuthService:
             if pair is None:
                 raise InvalidCredentials()
         except BastionError:
-            await self._give_back(attempt, stored)
+            await self._gate.give_back(attempt, stored.user.id)
             raise
-        if attempt.device is None:
-            await self._throttle.success(attempt.keys, self._clock.now())
-        device = await self._devices.complete(device_token, attempt.device, stored.user.id)
+        device = await self._gate.complete(attempt, device_token, stored.user.id)
         await self._events.record(
             "authn_login_success",
             context=context,
@@ -252,12 +209,6 @@ class AuthService:
         if fresh is None or fresh.password_hash != stored.password_hash:
             raise InvalidCredentials()
         return fresh
-
-    async def _give_back(self, attempt: LoginAttempt, stored: StoredUser) -> None:
-        if attempt.device is not None:
-            await self._devices.refund(attempt.device, stored.user.id)
-        else:
-            await self._throttle.refund(attempt.keys, self._clock.now())
 
     async def refresh_grant(
         self, refresh_token: str, *, context: RequestContext | None = None
@@ -354,23 +305,12 @@ class AuthService:
         if stored is None:
             raise InvalidToken()
         self._passwords.admit()
-        keys = self._throttle.keys(stored.user.username, context.ip if context else None)
-        now = self._clock.now()
-        wait = await self._throttle.reserve(keys, now)
-        if wait > 0:
-            await self._events.record(
-                "authn_login_lock",
-                outcome="failure",
-                context=context,
-                user_id=stored.user.id,
-                username=stored.user.username,
-                retry_after=round(wait, 1),
-                purpose=purpose,
-            )
-            raise Throttled("too many failed attempts, retry later", retry_after=math.ceil(wait))
+        attempt = await self._gate.reserve(
+            stored.user.username, stored, context=context, purpose=purpose
+        )
         if not await self._passwords.verify(stored.password_hash, password):
             raise WrongPassword()
-        await self._throttle.refund(keys, now)
+        await self._gate.give_back(attempt, stored.user.id)
         return stored
 
     async def change_password(
