@@ -71,9 +71,9 @@ async def throttle_on_redis(calls: int) -> float | str:
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (scripts/test installs it)"
     from redis.asyncio import Redis
+    from tests.servers import redis_server
 
     from bastion.storage.throttle_redis import RedisLoginThrottle
-    from tests.servers import redis_server
 
     with redis_server() as server:
         client = Redis.from_url(server.url)
