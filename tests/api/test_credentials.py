@@ -217,3 +217,45 @@ async def test_unknown_names_cost_the_scheme_most_stored_hashes_use(
     assert first.bastion.container.passwords.dummy_scheme == "bcrypt"
     switched = await start_server(settings.model_copy(update={"password_hasher": "argon2"}))
     assert switched.bastion.container.passwords.dummy_scheme == "bcrypt"
+
+
+async def test_the_session_store_refuses_a_stale_credential_version(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """The check itself, on the real store: a session opened or refreshed with
+    the version read before a change is refused, and nothing is stored."""
+    from bastion.storage.sql_sessions import SqlSessionStore
+
+    container = server.bastion.container
+    sessions = SqlSessionStore(container.engine)
+    name = unique_name()
+    user = await register(client, name)
+    before = await container.users.get(user["id"])
+    assert before is not None
+    tokens = await login(client, name)
+    assert await container.users.bump_credential_version(user["id"]) == (
+        before.credential_version + 1
+    )
+    now = container.clock.now()
+    opened = await sessions.create(
+        session_id="stale-session",
+        user_id=user["id"],
+        credential_version=before.credential_version,
+        digest="0" * 64,
+        now=now,
+        expires_at=now + 60,
+    )
+    sid = claims_of(tokens["access_token"])["sid"]
+    added = await sessions.add_token(
+        session_id=sid,
+        user_id=user["id"],
+        credential_version=before.credential_version,
+        digest="1" * 64,
+        now=now,
+        expires_at=now + 60,
+    )
+    assert opened is False
+    assert added == "stale"
+    assert await sessions.find("1" * 64) is None
+    assert sid in await sessions.active_sessions(user["id"], now=now)
+    assert "stale-session" not in await sessions.active_sessions(user["id"], now=now)
