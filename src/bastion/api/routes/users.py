@@ -33,12 +33,13 @@ def build_router(auth: Bastion) -> APIRouter:
     async def render(user: User, principal: Principal) -> dict[str, object]:
         """A user as ``principal`` may see it: the address for its owner and
         readers, and ``locked_until`` (ISO 8601 or null) for admins."""
-        body: dict[str, object] = UserOut.of(
-            user, show_email=may_see_email(principal, user)
-        ).model_dump(mode="json", exclude_none=True)
-        if principal.has(ADMIN):
-            until = await users.locked_until(user)
-            body["locked_until"] = until.isoformat() if until else None
+        out = UserOut.of(user, show_email=may_see_email(principal, user))
+        admin = principal.has(ADMIN)
+        if admin:
+            out = out.model_copy(update={"locked_until": await users.locked_until(user)})
+        body: dict[str, object] = out.model_dump(mode="json", exclude_none=True)
+        if admin:
+            body.setdefault("locked_until", None)
         return body
 
     @router.post(
