@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 
-from bastion.errors import Forbidden, NotFound
+from bastion.errors import Forbidden, NotFound, Unavailable
 from bastion.security.revocation import DELETED, USER_PREFIX, WHILE_USER_EXISTS, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS
 from bastion.services.events import EventRecorder
@@ -104,11 +104,15 @@ class UserService:
         return stored.user
 
     async def username_of(self, user_id: int) -> str | None:
-        """The username of ``user_id`` for an event (cached), or ``None``."""
+        """The username of ``user_id`` for an event (cached), or ``None`` (no
+        such user, or the database is unreachable: an event must not fail)."""
         cached = self._usernames.get(user_id)
         if cached is not None:
             return cached
-        stored = await self._users.get(user_id)
+        try:
+            stored = await self._users.get(user_id)
+        except Unavailable:
+            return None
         if stored is None:
             return None
         if len(self._usernames) >= _USERNAME_CACHE:
