@@ -23,16 +23,12 @@ from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.auth import AuthService
+from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
 from bastion.services.housekeeping import Housekeeper
 from bastion.services.passwords import PasswordService
 from bastion.services.revocations import RevocationFeed
-from bastion.services.throttle import (
-    ACCOUNT_CLIENT_THRESHOLD,
-    ACCOUNT_THRESHOLD,
-    CLIENT_THRESHOLD,
-    LoginThrottle,
-)
+from bastion.services.throttle import LoginThrottle
 from bastion.services.users import UserService
 from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
@@ -41,6 +37,7 @@ from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
+from bastion.storage.sql_devices import SqlDeviceTokenStore
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_housekeeping import (
     SqlEventPruner,
@@ -51,7 +48,7 @@ from bastion.storage.sql_housekeeping import (
 )
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
-from bastion.storage.throttle_redis import RedisFailureCounter
+from bastion.storage.throttle_redis import RedisLoginThrottle
 from bastion.types import Clock, SystemClock
 
 log = logging.getLogger("bastion")
@@ -137,7 +134,13 @@ class Container:
             await self._check_migrated()
         with contextlib.suppress(Unavailable):
             await self.sync_revocations()
-        await self.passwords.warm_up()
+        # The dummy hash of unknown users uses the scheme most stored hashes
+        # use, so a changed BASTION_PASSWORD_HASHER does not make unknown
+        # names cost other than dormant accounts (issue 17 #11).
+        schemes: dict[str, int] = {}
+        with contextlib.suppress(Unavailable):
+            schemes = await self.users.hash_schemes()
+        await self.passwords.warm_up(schemes)
         self.events.start()
         self._key_mtime = self.key_file.mtime()
         self._tasks.append(
@@ -259,15 +262,10 @@ class Container:
                 log.exception("key reload failed")
 
 
-def build_throttle(client: Redis | None) -> LoginThrottle:
+def build_throttle(client: Redis | None, settings: Settings) -> LoginThrottle:
     """Login throttling: in process, or shared through Redis when configured."""
-    if client is None:
-        return LoginThrottle()
-    return LoginThrottle(
-        RedisFailureCounter(client, "account", ACCOUNT_THRESHOLD),
-        RedisFailureCounter(client, "pair", ACCOUNT_CLIENT_THRESHOLD),
-        RedisFailureCounter(client, "client", CLIENT_THRESHOLD),
-    )
+    store = RedisLoginThrottle(client) if client is not None else None
+    return LoginThrottle(store, exempt=settings.throttle_exempt)
 
 
 def build_housekeeper(settings: Settings, engine: AsyncEngine, clock: Clock) -> Housekeeper:
@@ -329,8 +327,16 @@ def build(
         if settings.redis_url
         else None
     )
+    throttle = build_throttle(throttle_redis, settings)
     user_service = UserService(
-        users, passwords, events, revocations, clock, settings.access_token_ttl, bus
+        users,
+        passwords,
+        events,
+        revocations,
+        clock,
+        settings.access_token_ttl,
+        bus,
+        throttle=throttle,
     )
     auth_service = AuthService(
         users=users,
@@ -343,7 +349,8 @@ def build(
         refresh_ttl=settings.refresh_token_ttl,
         reuse_interval=settings.refresh_reuse_interval,
         broadcaster=bus,
-        throttle=build_throttle(throttle_redis),
+        devices=KnownDevices(SqlDeviceTokenStore(engine), clock),
+        throttle=throttle,
     )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None

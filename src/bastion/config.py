@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     """Peers whose ``X-Forwarded-For`` is believed (comma-separated IPs/CIDRs).
     Empty: the direct peer address is the client, whatever headers say."""
 
+    throttle_exempt: Annotated[tuple[Network, ...], NoDecode] = ()
+    """Networks spared the per-client login bucket (comma-separated CIDRs),
+    e.g. an office NAT. Per-account throttling still applies to them."""
+
     # -- passwords -------------------------------------------------------------
     password_hasher: Literal["argon2", "bcrypt"] = "argon2"  # noqa: S105 - a name
     """Algorithm for new hashes; both always verify."""
@@ -111,7 +115,7 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``/metrics`` to anyone; otherwise it needs ``admin``."""
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "throttle_exempt", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:
         if isinstance(value, str):

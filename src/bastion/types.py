@@ -94,6 +94,8 @@ class TokenPair:
         expires_in: Access token lifetime in seconds.
         user_id: Whom the pair belongs to.
         session_id: The refresh-token family.
+        device_token: The known-device token of a password login (OWASP
+            device cookies), or ``None`` for other grants.
     """
 
     access_token: str
@@ -101,6 +103,7 @@ class TokenPair:
     expires_in: int
     user_id: int
     session_id: str
+    device_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bastion.security.passwords import PasswordHasher
+from bastion.storage.sql_users import SqlUserStore
 from tests.conftest import GOOD_PASSWORD, RunningServer, ServerFactory, bearer, login, register
 
 _names = itertools.count()
@@ -500,6 +501,13 @@ def _outdated_hash(kind: str) -> str:
     )
 
 
+async def plant_hash(users: SqlUserStore, user_id: int, password_hash: str) -> None:
+    """Replace a user's hash behind the service's back (an imported account)."""
+    stored = await users.get(user_id)
+    assert stored is not None
+    assert await users.upgrade_hash(user_id, stored.password_hash, password_hash)
+
+
 @pytest.mark.parametrize("kind", ["plain-bcrypt", "bastion-bcrypt", "weak-argon2"])
 async def test_outdated_hash_is_upgraded_at_next_login(
     shared_server: RunningServer, shared_client: httpx.AsyncClient, kind: str
@@ -507,7 +515,7 @@ async def test_outdated_hash_is_upgraded_at_next_login(
     users = shared_server.bastion.container.users
     name = unique_name()
     user = await register(shared_client, name)
-    await users.set_password_hash(user["id"], _outdated_hash(kind))
+    await plant_hash(users, user["id"], _outdated_hash(kind))
     await login(shared_client, name)
     stored = await users.get(user["id"])
     assert stored is not None
@@ -523,7 +531,7 @@ async def test_failed_login_leaves_an_outdated_hash_alone(
     name = unique_name()
     user = await register(shared_client, name)
     old = _outdated_hash("plain-bcrypt")
-    await users.set_password_hash(user["id"], old)
+    await plant_hash(users, user["id"], old)
     refused = await password_grant(shared_client, name, GOOD_PASSWORD + "!")
     assert refused.status_code == 400
     stored = await users.get(user["id"])

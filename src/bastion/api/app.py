@@ -122,6 +122,7 @@ class Bastion:
                     outcome="failure",
                     context=request_context(request),
                     user_id=principal.user_id,
+                    username=await self.container.user_service.username_of(principal.user_id),
                     permission=permission,
                     path=request.url.path[:200],
                 )

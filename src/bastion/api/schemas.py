@@ -88,6 +88,8 @@ class UserOut(BaseModel):
     age: int
     permissions: list[str]
     created_at: datetime
+    locked_until: datetime | None = None
+    """Only for admins: until when the login throttle locks the account."""
 
     @classmethod
     def of(cls, user: User, *, show_email: bool) -> UserOut:
@@ -109,6 +111,8 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"  # noqa: S105 - RFC 6749 token type
     expires_in: int
     refresh_token: str
+    device_token: str | None = None
+    """The known-device token of a password login (absent on refresh)."""
 
 
 class MessageOut(BaseModel):

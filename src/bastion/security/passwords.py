@@ -88,10 +88,10 @@ class PasswordHasher:
         )
         self._bcrypt_rounds = bcrypt_rounds
 
-    def hash(self, password: str) -> str:
-        """Hash ``password`` with the configured algorithm."""
+    def hash(self, password: str, algorithm: HasherName | None = None) -> str:
+        """Hash ``password`` with ``algorithm`` (default: the configured one)."""
         normalized = normalize_password(password)
-        if self.algorithm == "argon2":
+        if (algorithm or self.algorithm) == "argon2":
             return self._argon2.hash(normalized)
         salt = bcrypt.gensalt(rounds=self._bcrypt_rounds)
         return BCRYPT_SHA256_PREFIX + bcrypt.hashpw(_prehash(normalized), salt).decode("ascii")

@@ -1,9 +1,13 @@
 """The in-process view of revocations: two dictionary lookups per request.
 
 A token is dead when its session (``sid``) was ended, or when its ``ver`` is
-below the user's minimum (permission change, deletion). Entries are dropped
-once every token they could apply to has expired, so the memory held is
-bounded by the revocations of one access-token lifetime.
+below the user's minimum (permission change, deletion). Session entries are
+dropped once every token they could apply to has expired. A user's version
+floor is kept for as long as the user exists (:data:`WHILE_USER_EXISTS`): a
+login that read the user before a demotion may sign its token any time later,
+so no expiry computed at the demotion would be safe. Memory is bounded by
+the users whose permissions ever changed, plus one access-token lifetime of
+session revocations and deletions.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ SESSION_PREFIX = "session:"
 USER_PREFIX = "user:"
 #: ``min_version`` of a deleted user: no token of theirs can reach it.
 DELETED = 2**31 - 1
+#: ``expires_at`` of a user's version floor: the year 9999, i.e. until the
+#: user is deleted (the deletion mark then replaces the floor).
+WHILE_USER_EXISTS = 253_402_300_799.0
 
 
 class RevocationList:
@@ -35,7 +42,13 @@ class RevocationList:
     def revoke_user_before(self, user_id: int, min_version: int, expires_at: float) -> None:
         """Mark every token of ``user_id`` with ``ver < min_version`` dead."""
         current = self._users.get(user_id)
-        if current is None or current[0] <= min_version:
+        if min_version == DELETED:
+            # The user is gone and no session of theirs can open any more, so
+            # the mark may expire with the last token issued before: it
+            # replaces the permanent floor instead of inheriting its expiry.
+            kept = current[1] if current is not None and current[0] == DELETED else 0.0
+            self._users[user_id] = (DELETED, max(expires_at, kept))
+        elif current is None or current[0] <= min_version:
             self._users[user_id] = (min_version, max(expires_at, current[1] if current else 0.0))
 
     def apply(self, subject: str, min_version: int, expires_at: float) -> None:

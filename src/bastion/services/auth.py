@@ -3,13 +3,13 @@ change, and access-token checks."""
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
 from bastion.errors import (
+    BastionError,
     InvalidCredentials,
     InvalidGrant,
     InvalidToken,
-    Throttled,
     WrongPassword,
 )
 from bastion.security.opaque import (
@@ -20,7 +20,9 @@ from bastion.security.opaque import (
 )
 from bastion.security.revocation import SESSION_PREFIX, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
+from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
+from bastion.services.login_gate import LoginAttempt, LoginGate
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import LoginThrottle
 from bastion.storage.protocols import (
@@ -36,6 +38,9 @@ from bastion.types import Clock, Principal, RequestContext, TokenPair
 #: Login names are at most 20 characters; longer input is looked up as nobody
 #: (after the same dummy verification), never as a database error.
 _MAX_LOGIN_NAME = 64
+#: Times a grant re-reads a user whose credential version moved on while it
+#: ran (a permission, password or factor change) before giving up.
+_SESSION_ATTEMPTS = 3
 
 
 class AuthService:
@@ -51,6 +56,9 @@ class AuthService:
         clock: Time source.
         refresh_ttl: Refresh token lifetime in seconds.
         reuse_interval: Seconds a spent refresh token still yields a pair.
+        devices: Known-device tokens.
+        throttle: Login throttling.
+        broadcaster: Announces revocations to other instances at once.
     """
 
     def __init__(
@@ -65,6 +73,7 @@ class AuthService:
         clock: Clock,
         refresh_ttl: int,
         reuse_interval: int,
+        devices: KnownDevices,
         throttle: LoginThrottle | None = None,
         broadcaster: RevocationBroadcaster | None = None,
     ) -> None:
@@ -77,7 +86,7 @@ class AuthService:
         self._clock = clock
         self._refresh_ttl = refresh_ttl
         self._reuse_interval = reuse_interval
-        self._throttle = throttle or LoginThrottle()
+        self._gate = LoginGate(throttle or LoginThrottle(), devices, events, clock)
         self._broadcaster = broadcaster or NullBroadcaster()
 
     # -- access tokens ---------------------------------------------------------
@@ -99,53 +108,107 @@ class AuthService:
     # -- grants ----------------------------------------------------------------
 
     async def password_grant(
-        self, username: str, password: str, *, context: RequestContext | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        device_token: str | None = None,
+        context: RequestContext | None = None,
     ) -> TokenPair:
-        """Exchange a username and password for a token pair.
+        """Exchange a username and password for a token pair and a device token.
 
-        Unknown users cost one dummy verification and get the same
+        The attempt is reserved with the throttles (or the device token's
+        budget) *before* the password is verified, so concurrent guesses
+        cannot all pass one check, and given back when the password was
+        right. Unknown users cost one dummy verification and get the same
         :class:`InvalidCredentials` as a wrong password.
+
+        Raises:
+            Throttled: too many recent failures for this account or client.
+            InvalidCredentials: unknown user or wrong password.
         """
         self._passwords.admit()
-        now = self._clock.now()
-        client = context.ip if context and context.ip else "unknown"
-        wait = await self._throttle.retry_after(username, client, now)
-        if wait > 0:
-            await self._events.record(
-                "authn_login_lock",
-                outcome="failure",
-                context=context,
-                username=username[:_MAX_LOGIN_NAME],
-                retry_after=round(wait, 1),
-            )
-            raise Throttled("too many failed logins, retry later", retry_after=math.ceil(wait))
-        stored = None
-        if len(username) <= _MAX_LOGIN_NAME and username.isascii():
-            stored = await self._users.get_by_username(username)
+        stored = await self._login_user(username)
+        attempt = await self._gate.reserve(
+            username, stored, device_token=device_token, context=context
+        )
         valid = await self._passwords.verify(stored.password_hash if stored else None, password)
         if stored is None or not valid:
-            await self._throttle.failure(username, client, now)
             await self._events.record(
                 "authn_login_fail",
                 outcome="failure",
                 context=context,
                 user_id=stored.user.id if stored else None,
-                username=username[:_MAX_LOGIN_NAME],
+                username=stored.user.username if stored else username[:_MAX_LOGIN_NAME],
+                known_device=attempt.device is not None,
             )
             raise InvalidCredentials()
-        await self._throttle.success(username, client)
         if self._passwords.needs_rehash(stored.password_hash):
             upgraded = await self._passwords.hash(password)
-            await self._users.set_password_hash(stored.user.id, upgraded)
-        pair = await self._open_session(stored)
+            if await self._users.upgrade_hash(stored.user.id, stored.password_hash, upgraded):
+                stored = dataclasses.replace(stored, password_hash=upgraded)
+        return await self._complete_login(stored, attempt, device_token, context=context)
+
+    async def _login_user(self, username: str) -> StoredUser | None:
+        if len(username) > _MAX_LOGIN_NAME or not username.isascii():
+            return None
+        return await self._users.get_by_username(username)
+
+    async def _after_password_verified(
+        self, stored: StoredUser, *, context: RequestContext | None
+    ) -> None:
+        """Checks due once the password was right, before a session opens.
+
+        The seam for what may still refuse a right password: an unverified
+        address (``BASTION_EMAIL_VERIFICATION=required``) or a second factor
+        to ask for. Raise a :class:`BastionError` to stop the login; the
+        attempt is then given back, not counted as a failure, and the
+        throttles are not reset (only a completed login resets them). Runs
+        again if the user changed while the session was being opened.
+        """
+
+    async def _complete_login(
+        self,
+        stored: StoredUser,
+        attempt: LoginAttempt,
+        device_token: str | None,
+        *,
+        context: RequestContext | None,
+    ) -> TokenPair:
+        """Open the session of a verified password, reset the throttles and
+        answer with the device token."""
+        pair: TokenPair | None = None
+        try:
+            for _ in range(_SESSION_ATTEMPTS):
+                await self._after_password_verified(stored, context=context)
+                pair = await self._open_session(stored)
+                if pair is not None:
+                    break
+                stored = await self._reread_for_login(stored)
+            if pair is None:
+                raise InvalidCredentials()
+        except BastionError:
+            await self._gate.give_back(attempt, stored.user.id)
+            raise
+        device = await self._gate.complete(attempt, device_token, stored.user.id)
         await self._events.record(
             "authn_login_success",
             context=context,
             user_id=stored.user.id,
             username=stored.user.username,
             session=pair.session_id,
+            known_device=attempt.device is not None,
         )
-        return pair
+        return dataclasses.replace(pair, device_token=device)
+
+    async def _reread_for_login(self, stored: StoredUser) -> StoredUser:
+        # The credential version moved on between the read and the session:
+        # go on with the fresh user, unless the verified password is no longer
+        # its password (or the account is gone).
+        fresh = await self._users.get(stored.user.id)
+        if fresh is None or fresh.password_hash != stored.password_hash:
+            raise InvalidCredentials()
+        return fresh
 
     async def refresh_grant(
         self, refresh_token: str, *, context: RequestContext | None = None
@@ -173,18 +236,17 @@ class AuthService:
             within = used_at is not None and now - used_at <= self._reuse_interval
             if not (self._reuse_interval > 0 and within):
                 await self._revoke_sessions([record.session_id], now=now)
+                owner = await self._users.get(record.user_id)
                 await self._events.record(
                     "authn_token_reuse",
                     outcome="failure",
                     context=context,
                     user_id=record.user_id,
+                    username=owner.user.username if owner else None,
                     session=record.session_id,
                 )
                 raise InvalidGrant("the refresh token was already used")
-        stored = await self._users.get(record.user_id)
-        if stored is None:
-            raise InvalidGrant("the refresh token is invalid")
-        pair = await self._continue_session(stored, record.session_id, now=now)
+        stored, pair = await self._continue_session(record.user_id, record.session_id, now=now)
         await self._events.record(
             "authn_token_created",
             context=context,
@@ -199,12 +261,57 @@ class AuthService:
     async def logout(self, principal: Principal, *, context: RequestContext | None = None) -> None:
         """End the caller's session: its access and refresh tokens die at once."""
         await self._revoke_sessions([principal.session_id], now=self._clock.now())
+        owner = await self._users.get(principal.user_id)
         await self._events.record(
             "authn_token_revoked",
             context=context,
             user_id=principal.user_id,
+            username=owner.user.username if owner else None,
             session=principal.session_id,
         )
+
+    async def verify_current_password(
+        self,
+        user_id: int,
+        password: str,
+        *,
+        context: RequestContext | None = None,
+        purpose: str = "password_change",
+    ) -> StoredUser:
+        """Check a signed-in user's current password under the login throttle.
+
+        Every endpoint that asks for ``current_password`` goes through here,
+        so a stolen access token is no unthrottled oracle for the password
+        (issue 17 #6): the guess is reserved with the account's and the
+        client's throttles like a login, a refusal is an ``authn_login_lock``
+        event, and a wrong password counts as a failed login. A right one is
+        given back but resets nothing (only a completed login does).
+
+        Args:
+            user_id: The caller (from the verified access token).
+            password: The claimed current password.
+            context: Who is asking, for events and the client's throttle.
+            purpose: What the check is for, recorded in a lock event.
+
+        Returns:
+            The user as read for the check.
+
+        Raises:
+            InvalidToken: the user no longer exists.
+            Throttled: too many recent failures for this account or client.
+            WrongPassword: the password is wrong (the caller records its event).
+        """
+        stored = await self._users.get(user_id)
+        if stored is None:
+            raise InvalidToken()
+        self._passwords.admit()
+        attempt = await self._gate.reserve(
+            stored.user.username, stored, context=context, purpose=purpose
+        )
+        if not await self._passwords.verify(stored.password_hash, password):
+            raise WrongPassword()
+        await self._gate.give_back(attempt, stored.user.id)
+        return stored
 
     async def change_password(
         self,
@@ -216,8 +323,13 @@ class AuthService:
     ) -> None:
         """Replace the caller's password and end every other session.
 
+        The hash, the credential version and the revocation of the other
+        sessions change in one transaction, so no login that verified the old
+        password can open a session after it.
+
         Raises:
             WeakPassword: the new password breaks the policy.
+            Throttled: too many wrong current passwords.
             WrongPassword: the current password is wrong.
             InvalidToken: the user no longer exists.
         """
@@ -227,7 +339,11 @@ class AuthService:
         self._passwords.check_policy(
             new_password, username=stored.user.username, field="new_password"
         )
-        if not await self._passwords.verify(stored.password_hash, current_password):
+        try:
+            stored = await self.verify_current_password(
+                principal.user_id, current_password, context=context
+            )
+        except WrongPassword:
             await self._events.record(
                 "authn_password_change",
                 outcome="failure",
@@ -236,17 +352,20 @@ class AuthService:
                 username=stored.user.username,
                 reason="wrong_current_password",
             )
-            raise WrongPassword()
-        await self._users.set_password_hash(
-            stored.user.id, await self._passwords.hash(new_password)
-        )
+            raise
+        new_hash = await self._passwords.hash(new_password)
         now = self._clock.now()
-        others = [
-            sid
-            for sid in await self._sessions.active_sessions(stored.user.id, now=now)
-            if sid != principal.session_id
-        ]
-        await self._revoke_sessions(others, now=now)
+        expires_at = self._session_mark_expiry(now)
+        others = await self._users.replace_password(
+            stored.user.id,
+            new_hash,
+            keep_session=principal.session_id,
+            now=now,
+            expires_at=expires_at,
+        )
+        if others is None:
+            raise InvalidToken()
+        await self._announce_revoked(others, expires_at)
         await self._events.record(
             "authn_password_change",
             context=context,
@@ -257,43 +376,66 @@ class AuthService:
 
     # -- helpers ---------------------------------------------------------------
 
+    def _session_mark_expiry(self, now: float) -> float:
+        # Kept until the last token it can apply to is refused as expired,
+        # which verification does only after the leeway past ``exp``.
+        return now + self._codec.ttl + LEEWAY_SECONDS
+
     async def _revoke_sessions(self, session_ids: list[str], *, now: float) -> None:
         if not session_ids:
             return
-        # Kept until the last token it can apply to is refused as expired,
-        # which verification does only after the leeway past ``exp``.
-        expires_at = now + self._codec.ttl + LEEWAY_SECONDS
+        expires_at = self._session_mark_expiry(now)
         await self._sessions.revoke(session_ids, now=now, expires_at=expires_at)
+        await self._announce_revoked(session_ids, expires_at)
+
+    async def _announce_revoked(self, session_ids: list[str], expires_at: float) -> None:
+        """Apply revocations already stored: here at once, elsewhere by broadcast."""
+        if not session_ids:
+            return
         for sid in session_ids:
             self._revocations.revoke_session(sid, expires_at)
         await self._broadcaster.publish(
             [Revocation(f"{SESSION_PREFIX}{sid}", 0, expires_at) for sid in session_ids]
         )
 
-    async def _open_session(self, stored: StoredUser) -> TokenPair:
+    async def _open_session(self, stored: StoredUser) -> TokenPair | None:
+        """A new session for ``stored``, or ``None`` if its credential version
+        moved on since it was read (read it again and retry)."""
         now = self._clock.now()
         session_id = new_session_id()
         refresh = new_opaque_token()
-        await self._sessions.create(
+        opened = await self._sessions.create(
             session_id=session_id,
             user_id=stored.user.id,
+            credential_version=stored.credential_version,
             digest=digest_opaque_token(refresh),
             now=now,
             expires_at=now + self._refresh_ttl,
         )
-        return self._pair(stored, session_id, refresh)
+        return self._pair(stored, session_id, refresh) if opened else None
 
     async def _continue_session(
-        self, stored: StoredUser, session_id: str, *, now: float
-    ) -> TokenPair:
-        refresh = new_opaque_token()
-        await self._sessions.add_token(
-            session_id=session_id,
-            digest=digest_opaque_token(refresh),
-            now=now,
-            expires_at=now + self._refresh_ttl,
-        )
-        return self._pair(stored, session_id, refresh)
+        self, user_id: int, session_id: str, *, now: float
+    ) -> tuple[StoredUser, TokenPair]:
+        """The next pair of a session, signed with the user as it is now."""
+        for _ in range(_SESSION_ATTEMPTS):
+            stored = await self._users.get(user_id)
+            if stored is None:
+                break
+            refresh = new_opaque_token()
+            outcome = await self._sessions.add_token(
+                session_id=session_id,
+                user_id=user_id,
+                credential_version=stored.credential_version,
+                digest=digest_opaque_token(refresh),
+                now=now,
+                expires_at=now + self._refresh_ttl,
+            )
+            if outcome == "added":
+                return stored, self._pair(stored, session_id, refresh)
+            if outcome == "revoked":
+                break
+        raise InvalidGrant("the refresh token is invalid")
 
     def _pair(self, stored: StoredUser, session_id: str, refresh: str) -> TokenPair:
         access = self._codec.issue(

@@ -32,6 +32,7 @@ EVENT_TYPES = frozenset(
         "authn_login_success",
         "authn_login_fail",
         "authn_login_lock",
+        "authn_login_unlock",
         "authn_token_created",
         "authn_token_reuse",
         "authn_token_revoked",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 
 from bastion.security.hashpool import HashPool
-from bastion.security.passwords import PasswordHasher
+from bastion.security.passwords import HasherName, PasswordHasher
 from bastion.security.policy import PasswordPolicy
 
 
@@ -52,9 +53,31 @@ class PasswordService:
         """Whether ``stored`` should be upgraded now that the password is known."""
         return self.hasher.needs_rehash(stored)
 
-    async def warm_up(self) -> None:
-        """Compute the dummy hash before the first login needs it."""
-        await self._dummy()
+    async def warm_up(self, schemes: Mapping[str, int] | None = None) -> None:
+        """Compute the dummy hash before the first login needs it.
+
+        Args:
+            schemes: How many stored hashes use each scheme. The dummy uses
+                the most common one (the configured one on a tie or when
+                none is stored), so that unknown names cost what most
+                accounts cost even after ``BASTION_PASSWORD_HASHER`` changed.
+        """
+        counts = dict(schemes or {})
+        configured = self.hasher.algorithm
+        best = max(counts.values(), default=0)
+        algorithm: HasherName = configured
+        if counts.get(configured, 0) < best:
+            algorithm = "bcrypt" if configured == "argon2" else "argon2"
+        self._dummy_hash = await self.pool.run(
+            self.hasher.hash, secrets.token_urlsafe(24), algorithm
+        )
+
+    @property
+    def dummy_scheme(self) -> str | None:
+        """The scheme of the dummy hash, once computed (for tests and metrics)."""
+        if self._dummy_hash is None:
+            return None
+        return "argon2" if self._dummy_hash.startswith("$argon2") else "bcrypt"
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

@@ -1,68 +1,78 @@
-"""Login throttling across three keys: the account, the account from one
-client, and the client across accounts (credential stuffing)."""
+"""Login throttling: which keys an attempt counts against, and the store.
+
+Three keys (SPEC, "Login throttling that attackers cannot turn against
+users"): the account (case-folded, known or unknown alike: the throttle never
+looks at whether the account exists), the account from one client, and the
+client across accounts (a leaky bucket against credential stuffing, from
+which ``BASTION_THROTTLE_EXEMPT`` networks are spared). Clients are keyed as
+the rate limiter keys them, IPv6 by its /64, so rotating addresses inside
+one /64 resets nothing (issue 17 #10).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
+from collections.abc import Sequence
+from functools import lru_cache
 
-from bastion.storage.protocols import FailureCounter
-from bastion.storage.throttle_memory import MemoryFailureCounter
+from bastion.security.clientip import Network, rate_limit_key
+from bastion.storage.protocols import LoginThrottleStore, ThrottleKeys
+from bastion.storage.throttle_memory import MemoryLoginThrottle
 
-#: SPEC: throttling starts after at most 10 consecutive failures.
-ACCOUNT_THRESHOLD = 10
-#: One client failing on one account is throttled sooner.
-ACCOUNT_CLIENT_THRESHOLD = 5
-#: One client failing across many accounts: credential stuffing.
-CLIENT_THRESHOLD = 20
+#: Longest account key: usernames are at most 20 characters, longer input is
+#: nobody, and must not grow the tables.
+_MAX_ACCOUNT_KEY = 64
 
 
 class LoginThrottle:
-    """Increasing delays after consecutive failed logins.
-
-    Usernames are case-folded, so ``Alice`` and ``alice`` share a counter, and
-    unknown usernames are counted exactly like known ones (the throttle never
-    looks at whether the account exists).
+    """Reserve, refund and reset login attempts.
 
     Args:
-        account: Failures per account.
-        pair: Failures per account and client.
-        client: Failures per client across accounts.
+        store: Where the counts live (in process, or Redis for every instance).
+        exempt: Networks spared the per-client bucket (not the account rules).
     """
 
     def __init__(
-        self,
-        account: FailureCounter | None = None,
-        pair: FailureCounter | None = None,
-        client: FailureCounter | None = None,
+        self, store: LoginThrottleStore | None = None, *, exempt: Sequence[Network] = ()
     ) -> None:
-        self._account = account or MemoryFailureCounter(ACCOUNT_THRESHOLD)
-        self._pair = pair or MemoryFailureCounter(ACCOUNT_CLIENT_THRESHOLD)
-        self._client = client or MemoryFailureCounter(CLIENT_THRESHOLD)
+        self.store: LoginThrottleStore = store or MemoryLoginThrottle()
+        self._exempt = tuple(exempt)
+        self._is_exempt = lru_cache(maxsize=4096)(self._check_exempt)
 
     @staticmethod
-    def _keys(username: str, client: str) -> tuple[str, str, str]:
-        account = username.casefold()[:64]
-        return account, f"{account}|{client}", client
+    def account_key(username: str) -> str:
+        """The account's key: ``Alice`` and ``alice`` share one counter."""
+        return username.casefold()[:_MAX_ACCOUNT_KEY]
 
-    async def retry_after(self, username: str, client: str, now: float) -> float:
-        """Seconds this attempt must wait (0: go ahead)."""
-        account, pair, client_key = self._keys(username, client)
-        waits = await asyncio.gather(
-            self._account.retry_after(account, now),
-            self._pair.retry_after(pair, now),
-            self._client.retry_after(client_key, now),
-        )
-        return max(waits)
+    def _check_exempt(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(address in network for network in self._exempt)
 
-    async def failure(self, username: str, client: str, now: float) -> None:
-        """Count a failed attempt."""
-        account, pair, client_key = self._keys(username, client)
-        await self._account.failure(account, now)
-        await self._pair.failure(pair, now)
-        await self._client.failure(client_key, now)
+    def keys(self, username: str, client: str | None) -> ThrottleKeys:
+        """The keys an attempt on ``username`` from ``client`` counts against."""
+        client = client or "unknown"
+        exempt = bool(self._exempt) and self._is_exempt(client)
+        return ThrottleKeys(self.account_key(username), rate_limit_key(client), not exempt)
 
-    async def success(self, username: str, client: str) -> None:
-        """A success resets the account's counters (not the client's stuffing count)."""
-        account, pair, _ = self._keys(username, client)
-        await self._account.success(account)
-        await self._pair.success(pair)
+    async def reserve(self, keys: ThrottleKeys, now: float) -> float:
+        """Count the attempt before verifying it; seconds to wait if refused."""
+        return await self.store.reserve(keys, now)
+
+    async def refund(self, keys: ThrottleKeys, now: float) -> None:
+        """The password was right but the login is not complete: not a failure."""
+        await self.store.refund(keys, now)
+
+    async def success(self, keys: ThrottleKeys, now: float) -> None:
+        """A completed login resets the account's counters."""
+        await self.store.success(keys, now)
+
+    async def locked_until(self, username: str, now: float) -> float | None:
+        """Until when ``username``'s account is locked, or ``None``."""
+        return await self.store.locked_until(self.account_key(username), now)
+
+    async def unlock(self, username: str) -> None:
+        """Lift ``username``'s lock (an admin's decision)."""
+        await self.store.unlock(self.account_key(username))

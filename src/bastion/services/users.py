@@ -1,12 +1,16 @@
-"""User use-cases: register, read, search, change permissions, delete."""
+"""User use-cases: register, read, search, change permissions, delete, unlock."""
 
 from __future__ import annotations
 
-from bastion.errors import Forbidden, NotFound
-from bastion.security.revocation import DELETED, USER_PREFIX, RevocationList
+from collections import OrderedDict
+from datetime import datetime
+
+from bastion.errors import Forbidden, NotFound, Unavailable
+from bastion.security.revocation import DELETED, USER_PREFIX, WHILE_USER_EXISTS, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
+from bastion.services.throttle import LoginThrottle
 from bastion.storage.protocols import (
     NewUser,
     NullBroadcaster,
@@ -14,9 +18,11 @@ from bastion.storage.protocols import (
     RevocationBroadcaster,
     UserStore,
 )
-from bastion.types import ADMIN, Clock, Principal, RequestContext, User
+from bastion.types import ADMIN, Clock, Principal, RequestContext, User, utc
 
 MAX_SEARCH_RESULTS = 50
+#: Usernames remembered by id for events (a username never changes).
+_USERNAME_CACHE = 4096
 
 
 class UserService:
@@ -30,6 +36,7 @@ class UserService:
         clock: Time source.
         access_ttl: Access token lifetime: how long a revocation must be kept.
         broadcaster: Announces revocations to other instances at once.
+        throttle: Login throttling (admins see and lift locks).
     """
 
     def __init__(
@@ -41,6 +48,8 @@ class UserService:
         clock: Clock,
         access_ttl: int,
         broadcaster: RevocationBroadcaster | None = None,
+        *,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._users = users
         self._passwords = passwords
@@ -49,6 +58,8 @@ class UserService:
         self._clock = clock
         self._access_ttl = access_ttl
         self._broadcaster = broadcaster or NullBroadcaster()
+        self._throttle = throttle or LoginThrottle()
+        self._usernames: OrderedDict[int, str] = OrderedDict()
 
     def _revocation_expiry(self) -> float:
         # Until every token issued so far has expired, including the leeway
@@ -92,6 +103,46 @@ class UserService:
             raise NotFound("user not found")
         return stored.user
 
+    async def username_of(self, user_id: int) -> str | None:
+        """The username of ``user_id`` for an event (cached), or ``None`` (no
+        such user, or the database is unreachable: an event must not fail)."""
+        cached = self._usernames.get(user_id)
+        if cached is not None:
+            return cached
+        try:
+            stored = await self._users.get(user_id)
+        except Unavailable:
+            return None
+        if stored is None:
+            return None
+        if len(self._usernames) >= _USERNAME_CACHE:
+            self._usernames.popitem(last=False)
+        self._usernames[user_id] = stored.user.username
+        return stored.user.username
+
+    async def locked_until(self, user: User) -> datetime | None:
+        """Until when ``user``'s account is locked by the login throttle, or ``None``."""
+        until = await self._throttle.locked_until(user.username, self._clock.now())
+        return None if until is None else utc(until)
+
+    async def unlock(
+        self, user_id: int, *, actor: Principal, context: RequestContext | None = None
+    ) -> None:
+        """Lift the login lock of ``user_id`` (an admin's decision).
+
+        Raises:
+            NotFound: no such user.
+        """
+        user = await self.get(user_id)
+        await self._throttle.unlock(user.username)
+        await self._events.record(
+            "authn_login_unlock",
+            context=context,
+            user_id=user.id,
+            username=user.username,
+            actor=actor.user_id,
+        )
+
     async def search(self, term: str, limit: int = MAX_SEARCH_RESULTS) -> list[User]:
         """Users whose username contains ``term`` (literally, any case)."""
         return await self._users.search(term, min(limit, MAX_SEARCH_RESULTS))
@@ -106,10 +157,16 @@ class UserService:
     ) -> User:
         """Replace the permissions of ``user_id`` and revoke its access tokens.
 
+        One transaction bumps the token version (older access tokens die) and
+        the credential version (a login or refresh that read the user before
+        cannot open a session with the old permissions), and records a
+        version floor that lasts as long as the user: a token signed late from
+        an earlier read is refused however late it comes.
+
         Raises:
             NotFound: no such user.
         """
-        expires_at = self._revocation_expiry()
+        expires_at = WHILE_USER_EXISTS
         mark = Revocation(f"{USER_PREFIX}{user_id}", 0, expires_at)
         stored = await self._users.set_permissions(user_id, permissions, mark)
         if stored is None:
@@ -143,16 +200,22 @@ class UserService:
                 outcome="failure",
                 context=context,
                 user_id=actor.user_id,
+                username=await self.username_of(actor.user_id),
                 action="delete_user",
                 target=user_id,
             )
             raise Forbidden("only the user or an admin may delete an account")
         expires_at = self._revocation_expiry()
         mark = Revocation(f"{USER_PREFIX}{user_id}", DELETED, expires_at)
+        username = await self.username_of(user_id)
         if not await self._users.delete(user_id, mark):
             raise NotFound("user not found")
         self._revocations.revoke_user_before(user_id, DELETED, expires_at)
         await self._broadcaster.publish([mark])
         await self._events.record(
-            "user_deleted", context=context, user_id=user_id, actor=actor.user_id
+            "user_deleted",
+            context=context,
+            user_id=user_id,
+            username=username,
+            actor=actor.user_id,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bastion.security.ratelimit import RateDecision
 from bastion.types import User
@@ -20,12 +20,18 @@ class StoredUser:
     Attributes:
         user: The public part.
         password_hash: Self-describing hash string.
-        token_version: Bumped to revoke every access token issued before.
+        token_version: Bumped to revoke every access token issued before
+            (the ``ver`` claim; permission changes).
+        credential_version: Bumped in the same transaction as every change of
+            what a session is opened with (password, permissions, factors);
+            opening or refreshing a session succeeds only if it is unchanged
+            since the user was read.
     """
 
     user: User
     password_hash: str
     token_version: int
+    credential_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +134,39 @@ class UserStore(Protocol):
         """Replace permissions, bump the token version and record ``revocation``."""
         ...
 
-    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        """Store a new hash (password change or rehash on login)."""
+    async def upgrade_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Replace ``old_hash`` by a rehash of the same password (login, new
+        parameters); ``False`` if the hash changed meanwhile (compare and set,
+        so a rehash never undoes a concurrent password change)."""
+        ...
+
+    async def replace_password(
+        self,
+        user_id: int,
+        password_hash: str,
+        *,
+        keep_session: str | None,
+        now: float,
+        expires_at: float,
+    ) -> list[str] | None:
+        """Store a new password in one transaction: the hash, a credential
+        version bump, and the revocation of every live session but
+        ``keep_session`` (``None``: all of them; a reset). Returns the revoked
+        session ids, or ``None`` if there is no such user."""
+        ...
+
+    async def bump_credential_version(self, user_id: int) -> int | None:
+        """Bump the user's credential version; the new value, or ``None`` if
+        there is no such user. Sessions being opened from an earlier read of
+        the user then fail their check and start over."""
         ...
 
     async def delete(self, user_id: int, revocation: Revocation) -> bool:
         """Delete the user and its sessions, and record ``revocation``."""
+        ...
+
+    async def hash_schemes(self) -> dict[str, int]:
+        """How many stored hashes use each scheme (``"argon2"``, ``"bcrypt"``)."""
         ...
 
     async def ping(self) -> None:
@@ -141,13 +174,28 @@ class UserStore(Protocol):
         ...
 
 
+#: What :meth:`SessionStore.add_token` found: done, the user's credential
+#: version moved on (read the user again), or the session is over.
+TokenOutcome = Literal["added", "stale", "revoked"]
+
+
 class SessionStore(Protocol):
     """Sessions (refresh-token families) and their refresh tokens."""
 
     async def create(
-        self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
-    ) -> None:
-        """Open a session with its first refresh token."""
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        credential_version: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+    ) -> bool:
+        """Open a session with its first refresh token, in a transaction that
+        first checks (and locks) the user's credential version: ``False``,
+        nothing stored, if it is no longer ``credential_version`` or the user
+        is gone."""
         ...
 
     async def find(self, digest: str) -> RefreshRecord | None:
@@ -159,9 +207,17 @@ class SessionStore(Protocol):
         ...
 
     async def add_token(
-        self, *, session_id: str, digest: str, now: float, expires_at: float
-    ) -> None:
-        """Add the next refresh token of a family."""
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        credential_version: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+    ) -> TokenOutcome:
+        """Add the next refresh token of a live family, checking the user's
+        credential version as :meth:`create` does."""
         ...
 
     async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:
@@ -237,18 +293,69 @@ class NullBroadcaster:
         """Do nothing."""
 
 
-class FailureCounter(Protocol):
-    """Consecutive failures per key with increasing lock-outs
-    (see :class:`bastion.security.throttle.FailureThrottle`)."""
+@dataclass(frozen=True, slots=True)
+class ThrottleKeys:
+    """The keys one login attempt is throttled by.
 
-    async def retry_after(self, key: str, now: float) -> float:
-        """Seconds ``key`` must still wait (0 when it may try)."""
+    Attributes:
+        account: The case-folded username (known or not).
+        client: The client's rate-limit key (its address, or its /64 for IPv6).
+        bucket: Whether the per-client bucket applies (``False`` for clients
+            in ``BASTION_THROTTLE_EXEMPT``).
+    """
+
+    account: str
+    client: str
+    bucket: bool = True
+
+
+class LoginThrottleStore(Protocol):
+    """Failure counts per account, per account and client, and per client
+    (see :mod:`bastion.security.throttle`). Every method is atomic: with
+    several instances sharing the store, concurrent attempts count exactly."""
+
+    async def reserve(self, keys: ThrottleKeys, now: float) -> float:
+        """Count the attempt as a failure on every key, or, if any key is
+        held back, count nothing and return the seconds to wait (> 0)."""
         ...
 
-    async def failure(self, key: str, now: float) -> None:
-        """Count a failure of ``key``."""
+    async def refund(self, keys: ThrottleKeys, now: float) -> None:
+        """Take back a reservation (the password was right, the login not done)."""
         ...
 
-    async def success(self, key: str) -> None:
-        """Forget ``key``'s failures."""
+    async def success(self, keys: ThrottleKeys, now: float) -> None:
+        """A completed login: reset the account and its client's pair, and
+        take the attempt back out of the client's bucket."""
+        ...
+
+    async def locked_until(self, account: str, now: float) -> float | None:
+        """Until when the account key is locked, or ``None``."""
+        ...
+
+    async def unlock(self, account: str) -> None:
+        """Forget the account's failures, from every client."""
+        ...
+
+
+class DeviceTokenStore(Protocol):
+    """Known-device tokens (OWASP device cookies), kept as digests, each bound
+    to one account and with its own failure budget."""
+
+    async def reserve(self, digest: str, user_id: int, *, budget: int, now: float) -> bool:
+        """Count an attempt against the token's budget, atomically, if the
+        token exists, is bound to ``user_id`` and has fewer than ``budget``
+        failures; ``False`` (nothing counted) otherwise."""
+        ...
+
+    async def refund(self, digest: str, user_id: int) -> None:
+        """Take back a reservation (the password was right, the login not done)."""
+        ...
+
+    async def succeed(self, digest: str, user_id: int, *, now: float) -> None:
+        """A completed login with the token: its failures start afresh."""
+        ...
+
+    async def issue(self, digest: str, user_id: int, *, now: float, keep: int) -> None:
+        """Store a new token for ``user_id``, keeping its ``keep`` most recently
+        used ones."""
         ...

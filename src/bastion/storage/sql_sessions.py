@@ -5,13 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bastion.errors import InvalidCredentials, InvalidGrant
 from bastion.storage.database import guarded
-from bastion.storage.protocols import RefreshRecord, Revocation
-from bastion.storage.tables import refresh_tokens, revocations, sessions
+from bastion.storage.protocols import RefreshRecord, Revocation, TokenOutcome
+from bastion.storage.tables import refresh_tokens, revocations, sessions, users
+
+
+async def _lock_if_current(conn: AsyncConnection, user_id: int, credential_version: int) -> bool:
+    """Whether the user still has ``credential_version``, locking the row.
+
+    A no-op UPDATE, not a SELECT: it takes the row lock on PostgreSQL (and the
+    write lock on SQLite) before reading, and under READ COMMITTED PostgreSQL
+    re-checks the condition against a concurrent change that commits first.
+    So a credential change (which bumps the version in its own transaction,
+    ``bastion.storage.sql_users.bump_credential_version``) and a session
+    being opened are serialised: the session either exists before the change
+    (which then revokes it) or sees the new version and starts over.
+    """
+    result = await conn.execute(
+        update(users)
+        .where(and_(users.c.id == user_id, users.c.credential_version == credential_version))
+        .values(credential_version=users.c.credential_version)
+    )
+    return bool(result.rowcount == 1)
 
 
 class SqlSessionStore:
@@ -22,32 +39,29 @@ class SqlSessionStore:
 
     @guarded
     async def create(
-        self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
-    ) -> None:
-        """Open a session.
-
-        Raises:
-            InvalidCredentials: the user was deleted since the login read it
-                (the foreign key refuses the session): the same answer as
-                for an unknown user, not a 500 (issue 17 #14).
-        """
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(sessions).values(
-                        id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
-                    )
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        credential_version: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+    ) -> bool:
+        async with self._engine.begin() as conn:
+            if not await _lock_if_current(conn, user_id, credential_version):
+                return False
+            await conn.execute(
+                insert(sessions).values(
+                    id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
                 )
-                await conn.execute(
-                    insert(refresh_tokens).values(
-                        digest=digest,
-                        session_id=session_id,
-                        created_at=now,
-                        expires_at=expires_at,
-                    )
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    digest=digest, session_id=session_id, created_at=now, expires_at=expires_at
                 )
-        except IntegrityError as exc:
-            raise InvalidCredentials() from exc
+            )
+        return True
 
     @guarded
     async def find(self, digest: str) -> RefreshRecord | None:
@@ -88,32 +102,33 @@ class SqlSessionStore:
 
     @guarded
     async def add_token(
-        self, *, session_id: str, digest: str, now: float, expires_at: float
-    ) -> None:
-        """Add the next refresh token of a family.
-
-        Raises:
-            InvalidGrant: the session is gone (its user deleted, or the session
-                pruned) since the refresh read it.
-        """
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(refresh_tokens).values(
-                        digest=digest,
-                        session_id=session_id,
-                        created_at=now,
-                        expires_at=expires_at,
-                    )
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        credential_version: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+    ) -> TokenOutcome:
+        async with self._engine.begin() as conn:
+            if not await _lock_if_current(conn, user_id, credential_version):
+                return "stale"
+            # Refresh slides the session's end along with its newest token,
+            # unless the session was ended meanwhile.
+            slid = await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.id == session_id, sessions.c.revoked_at.is_(None)))
+                .values(expires_at=expires_at)
+            )
+            if slid.rowcount != 1:
+                return "revoked"
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    digest=digest, session_id=session_id, created_at=now, expires_at=expires_at
                 )
-                # Refresh slides the session's end along with its newest token.
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == session_id)
-                    .values(expires_at=expires_at)
-                )
-        except IntegrityError as exc:
-            raise InvalidGrant("the refresh token is invalid") from exc
+            )
+        return "added"
 
     @guarded
     async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:

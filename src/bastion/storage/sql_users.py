@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bastion.errors import Conflict
+from bastion.security.revocation import SESSION_PREFIX
 from bastion.storage.database import guarded
 from bastion.storage.protocols import NewUser, Revocation, StoredUser
 from bastion.storage.tables import revocations, sessions, users
@@ -24,6 +25,7 @@ _COLUMNS = (
     users.c.created_at,
     users.c.password_hash,
     users.c.token_version,
+    users.c.credential_version,
 )
 
 
@@ -50,7 +52,31 @@ def _user(row: Any) -> User:
 
 
 def _stored(row: Any) -> StoredUser:
-    return StoredUser(_user(row), row.password_hash, int(row.token_version))
+    return StoredUser(
+        _user(row), row.password_hash, int(row.token_version), int(row.credential_version)
+    )
+
+
+async def bump_credential_version(conn: AsyncConnection, user_id: int) -> int | None:
+    """Bump ``user_id``'s credential version inside the caller's transaction.
+
+    Every change of what a session is opened with (password, permissions,
+    TOTP, passkeys, a reset) calls this in the transaction that makes the
+    change. The UPDATE also locks the user's row until that transaction ends,
+    which serialises the change with any session being opened
+    (:meth:`bastion.storage.sql_sessions.SqlSessionStore.create`).
+
+    Returns:
+        The new version, or ``None`` if there is no such user.
+    """
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(credential_version=users.c.credential_version + 1)
+        .returning(users.c.credential_version)
+    )
+    version = result.scalar_one_or_none()
+    return None if version is None else int(version)
 
 
 def _revocation_row(revocation: Revocation) -> dict[str, Any]:
@@ -137,6 +163,7 @@ class SqlUserStore:
                 .values(
                     permissions=json.dumps(sorted(permissions)),
                     token_version=users.c.token_version + 1,
+                    credential_version=users.c.credential_version + 1,
                 )
                 .returning(*_COLUMNS)
             )
@@ -145,15 +172,72 @@ class SqlUserStore:
                 return None
             stored = _stored(row)
             mark = Revocation(revocation.subject, stored.token_version, revocation.expires_at)
+            # The newest floor supersedes the older ones: one row per user.
+            await conn.execute(delete(revocations).where(revocations.c.subject == mark.subject))
             await conn.execute(insert(revocations).values(_revocation_row(mark)))
         return stored
 
     @guarded
-    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+    async def upgrade_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(and_(users.c.id == user_id, users.c.password_hash == old_hash))
+                .values(password_hash=new_hash)
+            )
+        return bool(result.rowcount == 1)
+
+    @guarded
+    async def replace_password(
+        self,
+        user_id: int,
+        password_hash: str,
+        *,
+        keep_session: str | None,
+        now: float,
+        expires_at: float,
+    ) -> list[str] | None:
+        async with self._engine.begin() as conn:
+            # First the user's row: bumping the version locks it, so a session
+            # being opened either committed before (and is revoked below) or
+            # waits and then fails its version check.
+            if await bump_credential_version(conn, user_id) is None:
+                return None
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(password_hash=password_hash)
             )
+            live = and_(
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+            if keep_session is not None:
+                live = and_(live, sessions.c.id != keep_session)
+            revoked = [
+                str(sid)
+                for sid in (await conn.execute(select(sessions.c.id).where(live))).scalars()
+            ]
+            if revoked:
+                await conn.execute(
+                    update(sessions).where(sessions.c.id.in_(revoked)).values(revoked_at=now)
+                )
+                await conn.execute(
+                    insert(revocations),
+                    [
+                        {
+                            "subject": f"{SESSION_PREFIX}{sid}",
+                            "min_version": 0,
+                            "expires_at": expires_at,
+                        }
+                        for sid in revoked
+                    ],
+                )
+        return revoked
+
+    @guarded
+    async def bump_credential_version(self, user_id: int) -> int | None:
+        async with self._engine.begin() as conn:
+            return await bump_credential_version(conn, user_id)
 
     @guarded
     async def delete(self, user_id: int, revocation: Revocation) -> bool:
@@ -162,8 +246,24 @@ class SqlUserStore:
             result = await conn.execute(delete(users).where(users.c.id == user_id))
             if result.rowcount == 0:
                 return False
+            # The deletion mark replaces the user's permanent version floor.
+            await conn.execute(
+                delete(revocations).where(revocations.c.subject == revocation.subject)
+            )
             await conn.execute(insert(revocations).values(_revocation_row(revocation)))
         return True
+
+    @guarded
+    async def hash_schemes(self) -> dict[str, int]:
+        scheme = func.substr(users.c.password_hash, 1, 3)
+        query = select(scheme, func.count()).group_by(scheme)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        counts: dict[str, int] = {}
+        for prefix, count in rows:
+            name = "argon2" if prefix == "$ar" else "bcrypt"
+            counts[name] = counts.get(name, 0) + int(count)
+        return counts
 
     @guarded
     async def ping(self) -> None:

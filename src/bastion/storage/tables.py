@@ -45,6 +45,9 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("permissions", Text, nullable=False, server_default="[]"),
     Column("token_version", Integer, nullable=False, server_default="0"),
+    # Bumped with every change of what a session is opened with (password,
+    # permissions, factors); opening or refreshing a session checks it.
+    Column("credential_version", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     # Never reuse a deleted user's id (revocations and events refer to it).
     sqlite_autoincrement=True,
@@ -70,6 +73,17 @@ refresh_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
     Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+device_tokens = Table(
+    "device_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False),
+    Index("ix_device_tokens_user_id", "user_id"),
 )
 
 revocations = Table(

@@ -123,3 +123,24 @@ def test_apply_ignores_unknown_subjects() -> None:
     revocations = RevocationList()
     revocations.apply("device:abc", 0, expires_at=100)
     assert len(revocations) == 0
+
+
+def test_a_version_floor_lasts_while_the_user_exists() -> None:
+    from bastion.security.revocation import WHILE_USER_EXISTS
+
+    revocations = RevocationList()
+    revocations.revoke_user_before(1, 3, WHILE_USER_EXISTS)
+    revocations.prune(now=10**9)
+    assert revocations.is_revoked(principal(user_id=1), 2)
+    assert not revocations.is_revoked(principal(user_id=1), 3)
+
+
+def test_a_deletion_replaces_the_permanent_floor_and_expires() -> None:
+    from bastion.security.revocation import WHILE_USER_EXISTS
+
+    revocations = RevocationList()
+    revocations.revoke_user_before(1, 3, WHILE_USER_EXISTS)
+    revocations.revoke_user_before(1, DELETED, expires_at=100)
+    assert revocations.is_revoked(principal(user_id=1), 5)
+    revocations.prune(now=101)
+    assert len(revocations) == 0

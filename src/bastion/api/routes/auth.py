@@ -31,6 +31,10 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
                     "username": {"type": "string"},
                     "password": {"type": "string", "format": "password"},
                     "refresh_token": {"type": "string"},
+                    "device_token": {
+                        "type": "string",
+                        "description": "The device_token of an earlier login of this account",
+                    },
                 },
             }
         }
@@ -40,11 +44,15 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
 
 def _token_response(pair: TokenPair) -> JSONResponse:
     body = TokenOut(
-        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+        access_token=pair.access_token,
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        device_token=pair.device_token,
     )
     # RFC 6749 §5.1: token responses must not be cached.
     return JSONResponse(
-        body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        body.model_dump(exclude_none=True),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 
 
@@ -60,6 +68,15 @@ def _single(form: FormData, name: str) -> str | None:
     if not isinstance(value, str) or len(value) > _MAX_FIELD:
         raise ValueError(f"parameter {name!r} is malformed")
     return value or None
+
+
+def _device_token(form: FormData) -> str | None:
+    """The ``device_token`` field; a malformed one counts as none (the login
+    proceeds as without it), never as a bad request that would tell anything."""
+    try:
+        return _single(form, "device_token")
+    except ValueError:
+        return None
 
 
 def build_router(auth: Bastion) -> APIRouter:
@@ -84,6 +101,7 @@ def build_router(auth: Bastion) -> APIRouter:
             username = _single(form, "username")
             password = _single(form, "password")
             refresh_token = _single(form, "refresh_token")
+            device_token = _device_token(form)
         except (ValueError, UnicodeDecodeError) as exc:
             return oauth_error_response("invalid_request", str(exc))
         except Exception:
@@ -95,7 +113,9 @@ def build_router(auth: Bastion) -> APIRouter:
                     return oauth_error_response(
                         "invalid_request", "username and password are required"
                     )
-                pair = await service.password_grant(username, password, context=context)
+                pair = await service.password_grant(
+                    username, password, device_token=device_token, context=context
+                )
                 auth.metrics.logins.labels("success").inc()
             elif grant_type == "refresh_token":
                 if not refresh_token:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from bastion.api.context import request_context
 from bastion.api.jsonroute import JsonRoute
@@ -29,6 +30,18 @@ def build_router(auth: Bastion) -> APIRouter:
     users = auth.container.user_service
     sessions = auth.container.auth_service
 
+    async def render(user: User, principal: Principal) -> dict[str, object]:
+        """A user as ``principal`` may see it: the address for its owner and
+        readers, and ``locked_until`` (ISO 8601 or null) for admins."""
+        out = UserOut.of(user, show_email=may_see_email(principal, user))
+        admin = principal.has(ADMIN)
+        if admin:
+            out = out.model_copy(update={"locked_until": await users.locked_until(user)})
+        body: dict[str, object] = out.model_dump(mode="json", exclude_none=True)
+        if admin:
+            body.setdefault("locked_until", None)
+        return body
+
     @router.post(
         "/users",
         status_code=201,
@@ -48,9 +61,12 @@ def build_router(auth: Bastion) -> APIRouter:
         return UserOut.of(user, show_email=True)
 
     @router.get("/users/me", response_model=UserOut, responses=_AUTH_ERRORS)
-    async def me(user: User = Depends(auth.current_user)) -> UserOut:
+    async def me(
+        user: User = Depends(auth.current_user),
+        principal: Principal = Depends(auth.principal),
+    ) -> JSONResponse:
         """The calling user."""
-        return UserOut.of(user, show_email=True)
+        return JSONResponse(await render(user, principal))
 
     @router.post(
         "/users/me/password",
@@ -83,10 +99,10 @@ def build_router(auth: Bastion) -> APIRouter:
         ],
         limit: Annotated[int, Query(ge=1, le=50)] = 50,
         principal: Principal = Depends(auth.principal),
-    ) -> list[UserOut]:
+    ) -> JSONResponse:
         """Users whose username contains ``q`` (case-insensitive, literal)."""
         found = await users.search(q, limit)
-        return [UserOut.of(user, show_email=may_see_email(principal, user)) for user in found]
+        return JSONResponse([await render(user, principal) for user in found])
 
     @router.get(
         "/users/{user_id}",
@@ -94,10 +110,11 @@ def build_router(auth: Bastion) -> APIRouter:
         response_model_exclude_none=True,
         responses={**_AUTH_ERRORS, 404: {}},
     )
-    async def get_user(user_id: UserId, principal: Principal = Depends(auth.principal)) -> UserOut:
-        """One user."""
-        user = await users.get(user_id)
-        return UserOut.of(user, show_email=may_see_email(principal, user))
+    async def get_user(
+        user_id: UserId, principal: Principal = Depends(auth.principal)
+    ) -> JSONResponse:
+        """One user (with ``locked_until`` for admins)."""
+        return JSONResponse(await render(await users.get(user_id), principal))
 
     @router.put(
         "/users/{user_id}/permissions",
@@ -109,7 +126,7 @@ def build_router(auth: Bastion) -> APIRouter:
         request: Request,
         body: Annotated[PermissionsUpdate, Body()],
         principal: Principal = Depends(auth.require(ADMIN)),
-    ) -> UserOut:
+    ) -> JSONResponse:
         """Replace a user's permissions; their existing tokens stop working."""
         user = await users.set_permissions(
             user_id,
@@ -117,7 +134,21 @@ def build_router(auth: Bastion) -> APIRouter:
             actor=principal,
             context=request_context(request),
         )
-        return UserOut.of(user, show_email=True)
+        return JSONResponse(await render(user, principal))
+
+    @router.post(
+        "/users/{user_id}/unlock",
+        status_code=204,
+        responses={**_AUTH_ERRORS, 403: {}, 404: {}},
+    )
+    async def unlock(
+        user_id: UserId,
+        request: Request,
+        principal: Principal = Depends(auth.require(ADMIN)),
+    ) -> Response:
+        """Lift the login throttle's lock on a user's account."""
+        await users.unlock(user_id, actor=principal, context=request_context(request))
+        return Response(status_code=204)
 
     @router.delete(
         "/users/{user_id}", status_code=204, responses={**_AUTH_ERRORS, 403: {}, 404: {}}
