@@ -62,13 +62,19 @@ class Traffic:
             await self.sessions.create(
                 session_id=sid,
                 user_id=self.user_id,
+                credential_version=0,
                 digest=uuid.uuid4().hex,
                 now=now,
                 expires_at=now + ttl,
             )
             for _ in range(refreshes):
                 await self.sessions.add_token(
-                    session_id=sid, digest=uuid.uuid4().hex, now=now, expires_at=now + ttl
+                    session_id=sid,
+                    user_id=self.user_id,
+                    credential_version=0,
+                    digest=uuid.uuid4().hex,
+                    now=now,
+                    expires_at=now + ttl,
                 )
             opened.append(sid)
         # Half the sessions end with a logout (a revocation mark each).
@@ -112,6 +118,7 @@ async def test_what_still_matters_is_kept(make_container: ContainerFactory) -> N
         await store.create(
             session_id=sid,
             user_id=user_id,
+            credential_version=0,
             digest=f"{sid}-token",
             now=clock.now(),
             expires_at=clock.now() + expires_in,
