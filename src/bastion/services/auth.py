@@ -67,6 +67,7 @@ class AuthService:
         reuse_interval: int,
         throttle: LoginThrottle | None = None,
         broadcaster: RevocationBroadcaster | None = None,
+        require_verified_email: bool = False,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -79,6 +80,7 @@ class AuthService:
         self._reuse_interval = reuse_interval
         self._throttle = throttle or LoginThrottle()
         self._broadcaster = broadcaster or NullBroadcaster()
+        self._require_verified_email = require_verified_email
 
     # -- access tokens ---------------------------------------------------------
 
@@ -133,6 +135,10 @@ class AuthService:
                 username=username[:_MAX_LOGIN_NAME],
             )
             raise InvalidCredentials()
+        if self._require_verified_email and not stored.user.email_verified:
+            # BASTION_EMAIL_VERIFICATION=required. Only said once the password
+            # was right, and not a failure for the throttles (SPEC).
+            raise InvalidGrant("the email address is not verified")
         await self._throttle.success(username, client)
         if self._passwords.needs_rehash(stored.password_hash):
             upgraded = await self._passwords.hash(password)
@@ -254,6 +260,14 @@ class AuthService:
             username=stored.user.username,
             sessions_revoked=len(others),
         )
+
+    async def end_all_sessions(self, user_id: int) -> int:
+        """End every session of ``user_id`` at once on every instance (a
+        password reset); returns how many were live."""
+        now = self._clock.now()
+        session_ids = await self._sessions.active_sessions(user_id, now=now)
+        await self._revoke_sessions(session_ids, now=now)
+        return len(session_ids)
 
     # -- helpers ---------------------------------------------------------------
 

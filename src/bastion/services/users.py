@@ -6,6 +6,7 @@ from bastion.errors import Forbidden, NotFound
 from bastion.security.revocation import DELETED, USER_PREFIX, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS
 from bastion.services.events import EventRecorder
+from bastion.services.mail import MailService
 from bastion.services.passwords import PasswordService
 from bastion.storage.protocols import (
     NewUser,
@@ -30,6 +31,9 @@ class UserService:
         clock: Time source.
         access_ttl: Access token lifetime: how long a revocation must be kept.
         broadcaster: Announces revocations to other instances at once.
+        mail: The outbox, for the verification mail of a registration.
+        verify_at_registration: Queue that mail (``BASTION_EMAIL_VERIFICATION``
+            other than ``off``).
     """
 
     def __init__(
@@ -41,6 +45,9 @@ class UserService:
         clock: Clock,
         access_ttl: int,
         broadcaster: RevocationBroadcaster | None = None,
+        *,
+        mail: MailService | None = None,
+        verify_at_registration: bool = False,
     ) -> None:
         self._users = users
         self._passwords = passwords
@@ -49,6 +56,8 @@ class UserService:
         self._clock = clock
         self._access_ttl = access_ttl
         self._broadcaster = broadcaster or NullBroadcaster()
+        self._mail = mail
+        self._verify_at_registration = verify_at_registration and mail is not None
 
     def _revocation_expiry(self) -> float:
         # Until every token issued so far has expired, including the leeway
@@ -64,8 +73,9 @@ class UserService:
         password: str,
         permissions: tuple[str, ...] = (),
         context: RequestContext | None = None,
+        email_verified: bool = False,
     ) -> User:
-        """Create an account.
+        """Create an account (``email_verified``: for ``bastion create-admin``).
 
         Raises:
             WeakPassword: the password breaks the policy.
@@ -74,8 +84,16 @@ class UserService:
         self._passwords.check_policy(password, username=username)
         self._passwords.admit()
         password_hash = await self._passwords.hash(password)
-        new = NewUser(username, email, age, password_hash, permissions, self._clock.now())
-        user = await self._users.create(new)
+        new = NewUser(
+            username, email, age, password_hash, permissions, self._clock.now(), email_verified
+        )
+        # The verification intent commits with the account, or neither does.
+        mail = []
+        if self._mail is not None and self._verify_at_registration and not email_verified:
+            mail.append(MailService.message("verify", address=email.lower(), context=context))
+        user = await self._users.create(new, mail)
+        if mail and self._mail is not None:
+            self._mail.notify()
         await self._events.record(
             "user_created", context=context, user_id=user.id, username=user.username
         )
