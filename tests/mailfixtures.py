@@ -40,6 +40,7 @@ async def start_mail_server(
     """Start Bastion servers that send through ``smtp`` (settings overrides
     as keywords)."""
     stack: list[Callable[[], Awaitable[None]]] = []
+    smtp.clear()  # the server serves the module; each test reads its own mail
 
     async def factory(*, clock: Clock | None = None, **overrides: Any) -> RunningServer:
         settings = await make_settings(**overrides)

@@ -152,6 +152,11 @@ class SmtpServer:
             self.process.wait(10)
         self.process = None
 
+    def clear(self) -> None:
+        """Forget the messages received so far (between tests)."""
+        for path in self.spool.glob("*"):
+            path.unlink(missing_ok=True)
+
     def received(self) -> list[Received]:
         """Every message accepted so far."""
         return read_spool(self.spool)
