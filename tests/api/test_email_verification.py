@@ -90,9 +90,7 @@ async def test_off_mode_sends_nothing_at_registration_but_resend_still_works(
         await register(client, "kate", email="kate@off.example")
         await settle(server)
         assert mails_to(smtp, "kate@off.example") == []
-        resend = await client.post(
-            "/auth/email/verify/resend", json={"email": "KATE@off.example"}
-        )
+        resend = await client.post("/auth/email/verify/resend", json={"email": "KATE@off.example"})
         assert resend.status_code == 202
         mail = (await wait_for_mail(smtp, "kate@off.example"))[0]
         assert (await verify(client, mail.token)).status_code == 204
