@@ -102,7 +102,8 @@ async def test_serve_says_where_the_maildir_is(tmp_path: Path) -> None:
         maildir = (tmp_path / "data" / "mail").resolve()
         assert f"mail goes to the Maildir {maildir}" in service.output()
         deadline = time.monotonic() + 30
-        while not list((maildir / "new").glob("*")) and time.monotonic() < deadline:
+        while not list((maildir / "new").glob("*")):
+            assert time.monotonic() < deadline, "no mail in the Maildir"
             await asyncio.sleep(0.1)
         (only,) = list((maildir / "new").iterdir())
         assert "To: xena@maildir.example" in only.read_text()
@@ -177,7 +178,8 @@ async def test_two_instances_on_postgresql_send_each_mail_exactly_once(
 
             await asyncio.gather(*(sign_up(n) for n in range(count)))
             deadline = time.monotonic() + 60
-            while len(smtp.received()) < count and time.monotonic() < deadline:
+            while len(smtp.received()) < count:
+                assert time.monotonic() < deadline, f"{len(smtp.received())} of {count} mails"
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3)  # time for a duplicate, were there one
             received = smtp.received()
