@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.security.sealing import SealError, Sealer, derive_key
+from bastion.security.sealing import Sealer, SealError, derive_key
 
 
 def test_a_sealed_value_opens_with_its_key_and_context() -> None:
