@@ -19,6 +19,7 @@ from tests.mailfixtures import (
     wait_for_mail,
 )
 from tests.mailserver import SmtpServer
+from tests.servers import restartable_redis_server
 
 __all__ = ["smtp", "start_mail_server"]  # fixtures
 
@@ -282,3 +283,20 @@ async def test_recovery_endpoints_refuse_non_json_with_415(
         for path in ("/auth/password/forgot", "/auth/password/reset", "/auth/email/verify"):
             response = await client.post(path, data={"email": "a@b.example"})
             assert response.status_code == 415
+
+
+async def test_with_redis_down_forgot_fails_closed_with_503_then_recovers(
+    start_mail_server: MailServerFactory,
+) -> None:
+    with restartable_redis_server() as own_redis:
+        server = await start_mail_server(redis_url=own_redis.url)
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            assert (await forgot(client, "redis@down.example")).status_code == 202
+            own_redis.stop()
+            try:
+                down = await forgot(client, "redis@down.example")
+                assert down.status_code == 503
+                assert int(down.headers["retry-after"]) >= 1
+            finally:
+                own_redis.start()
+            assert (await forgot(client, "redis@down.example")).status_code == 202
