@@ -30,3 +30,29 @@ def test_smoke_run_writes_results_for_every_workload(tmp_path: Path) -> None:
         assert results["workloads"][workload]["results"], f"{workload} produced no figures"
     assert results["machine"]["nproc"] >= 1
     assert (out / "results.md").read_text().startswith("# Bastion benchmark results")
+
+
+def test_forgot_timing_smoke_prints_medians_and_a_test(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.forgot_timing", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    figures = json.loads((tmp_path / "forgot_timing.json").read_text())
+    assert figures["statuses"] == [202]
+    assert figures["samples_each"] == 20
+    assert 0.0 <= figures["p_value"] <= 1.0
+    assert "Mann-Whitney U" in run.stdout
+
+
+def test_the_mann_whitney_test_tells_apart_shifted_samples() -> None:
+    from bench.forgot_timing import mann_whitney
+
+    same = [float(x % 17) for x in range(200)]
+    assert mann_whitney(same, list(same))[1] > 0.9
+    shifted = [x + 5.0 for x in same]
+    assert mann_whitney(same, shifted)[1] < 0.001

@@ -9,7 +9,15 @@ import pytest
 
 import bastion
 
-EXPECTED = ["Bastion", "BastionError", "Principal", "Settings", "User", "create_app"]
+EXPECTED = [
+    "Bastion",
+    "BastionError",
+    "MailTransport",
+    "Principal",
+    "Settings",
+    "User",
+    "create_app",
+]
 
 
 def test_all_lists_exactly_the_public_names() -> None:

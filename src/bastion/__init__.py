@@ -20,9 +20,18 @@ if TYPE_CHECKING:
     from bastion.api.app import Bastion, create_app
     from bastion.config import Settings
     from bastion.errors import BastionError
+    from bastion.storage.mailport import MailTransport
     from bastion.types import Principal, User
 
-__all__ = ["Bastion", "BastionError", "Principal", "Settings", "User", "create_app"]
+__all__ = [
+    "Bastion",
+    "BastionError",
+    "MailTransport",
+    "Principal",
+    "Settings",
+    "User",
+    "create_app",
+]
 __version__ = "0.1.0"
 
 _WHERE = {
@@ -30,6 +39,7 @@ _WHERE = {
     "create_app": "bastion.api.app",
     "Settings": "bastion.config",
     "BastionError": "bastion.errors",
+    "MailTransport": "bastion.storage.mailport",
     "Principal": "bastion.types",
     "User": "bastion.types",
 }

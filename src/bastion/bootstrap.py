@@ -14,6 +14,7 @@ from limits import parse
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bastion.bootstrap_mail import MailParts, build_mail
 from bastion.config import Settings
 from bastion.errors import ConfigurationError, Unavailable
 from bastion.security.hashpool import HashPool
@@ -35,6 +36,7 @@ from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import is_current, upgrade_sqlite
+from bastion.storage.mailport import MailTransport
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_devices import SqlDeviceTokenStore
@@ -117,6 +119,7 @@ class Container:
     rate_store: RateLimitStore
     local_rate_store: MemoryRateLimitStore
     rules: RateRules
+    mail: MailParts
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
@@ -142,6 +145,7 @@ class Container:
             schemes = await self.users.hash_schemes()
         await self.passwords.warm_up(schemes)
         self.events.start()
+        self.mail.courier.start()
         self._key_mtime = self.key_file.mtime()
         self._tasks.append(
             asyncio.create_task(self._poll_revocations(), name="bastion-revocations")
@@ -167,6 +171,7 @@ class Container:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.mail.courier.stop()
         await self.events.stop()
         if self.revocation_bus is not None:
             await self.revocation_bus.close()
@@ -283,7 +288,11 @@ def build_housekeeper(settings: Settings, engine: AsyncEngine, clock: Clock) -> 
 
 
 def build(
-    settings: Settings, *, clock: Clock | None = None, hash_pool: HashPool | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    hash_pool: HashPool | None = None,
+    mail_transport: MailTransport | None = None,
 ) -> Container:
     """Build an instance's parts from ``settings``. Nothing runs until ``start()``.
 
@@ -328,6 +337,22 @@ def build(
         else None
     )
     throttle = build_throttle(throttle_redis, settings)
+
+    async def end_sessions(user_id: int) -> int:
+        # A reset ends every session through the one revocation path
+        # (database log, this instance's list, the Redis broadcast).
+        return await auth_service.end_all_sessions(user_id)
+
+    mail = build_mail(
+        settings,
+        engine,
+        users=users,
+        passwords=passwords,
+        events=events,
+        clock=clock,
+        transport=mail_transport,
+        end_sessions=end_sessions,
+    )
     user_service = UserService(
         users,
         passwords,
@@ -337,6 +362,8 @@ def build(
         settings.access_token_ttl,
         bus,
         throttle=throttle,
+        mail=mail.service,
+        verify_at_registration=settings.email_verification != "off",
     )
     auth_service = AuthService(
         users=users,
@@ -351,6 +378,7 @@ def build(
         broadcaster=bus,
         devices=KnownDevices(SqlDeviceTokenStore(engine), clock),
         throttle=throttle,
+        require_verified_email=settings.email_verification == "required",
     )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
@@ -361,6 +389,7 @@ def build(
         revocation_bus=bus,
         throttle_redis=throttle_redis,
         rules=RateRules.of(settings),
+        mail=mail,
         settings=settings,
         clock=clock,
         engine=engine,

@@ -25,6 +25,8 @@ keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 # The command module imports only Typer; the audit loads when it runs.
 app.command("audit")(audit_command)
+mail_app = typer.Typer(help="Mail delivery.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
 
 _ENV_HELP = """
 Configuration comes from BASTION_* environment variables or a .env file:
@@ -34,7 +36,10 @@ BASTION_REFRESH_TOKEN_TTL, BASTION_REFRESH_REUSE_INTERVAL, BASTION_RATE_LIMIT,
 BASTION_LOGIN_RATE_LIMIT, BASTION_REGISTER_RATE_LIMIT, BASTION_TRUSTED_PROXIES,
 BASTION_PASSWORD_HASHER, BASTION_PASSWORD_MIN_LENGTH, BASTION_DOCS,
 BASTION_CORS_ORIGINS, BASTION_X_XSS_PROTECTION, BASTION_METRICS_PUBLIC,
-BASTION_EVENT_RETENTION_DAYS.
+BASTION_EVENT_RETENTION_DAYS,
+BASTION_PUBLIC_URL, BASTION_SMTP_URL, BASTION_MAIL_FROM, BASTION_MAIL_SECRET,
+BASTION_EMAIL_VERIFICATION, BASTION_RESET_TOKEN_TTL, BASTION_VERIFY_TOKEN_TTL,
+BASTION_RECOVERY_RATE_LIMIT.
 See the README for defaults.
 """
 
@@ -83,6 +88,9 @@ def serve(
     if workers > 1:
         _share_metrics(settings.data_dir / "metrics")
     stack = server_stack()
+    if settings.smtp_url is None:
+        maildir = (settings.data_dir / "mail").resolve()
+        typer.echo(f"bastion: mail goes to the Maildir {maildir} (BASTION_SMTP_URL is unset)")
     uvicorn.run(
         "bastion.cli:_service_app",
         factory=True,
@@ -185,6 +193,24 @@ def create_admin(
         typer.echo(f"bastion: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"bastion: created admin {username!r} with id {user_id}")
+
+
+@mail_app.command("test")
+def mail_test(
+    address: Annotated[str, typer.Argument(help="Where to send the test mail.")],
+) -> None:
+    """Queue a test mail to ADDRESS, send it now, and report how it went."""
+    from bastion.admin import send_test_mail
+
+    settings = load_settings()
+    try:
+        sent, report = asyncio.run(send_test_mail(settings, address))
+    except ValueError as exc:
+        typer.echo(f"bastion: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"bastion: {report}", err=not sent)
+    if not sent:
+        raise typer.Exit(1)
 
 
 @keys_app.command("rotate")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -115,6 +116,37 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``/metrics`` to anyone; otherwise it needs ``admin``."""
 
+    # -- mail and account recovery ----------------------------------------------
+    public_url: str = "http://localhost:8000"
+    """Where users reach Bastion: the base of the links in mail."""
+
+    smtp_url: SecretStr | None = None
+    """``smtp://user:pass@host:port`` (STARTTLS when offered; add
+    ``?starttls=require`` to refuse clear text) or ``smtps://`` (implicit TLS).
+    Unset: mail is written to the Maildir ``data_dir/mail/``."""
+
+    mail_from: str = "Bastion <no-reply@localhost>"
+    """``From`` of every mail."""
+
+    email_verification: Literal["off", "optional", "required"] = "optional"
+    """``optional``: a verification mail at registration; ``required``: an
+    unverified address cannot log in; ``off``: no mail at registration."""
+
+    reset_token_ttl: int = Field(default=1800, ge=60, le=86_400)
+    """Lifetime of a password-reset token in seconds."""
+
+    verify_token_ttl: int = Field(default=86_400, ge=60, le=2_592_000)
+    """Lifetime of an email verification (or change) token in seconds."""
+
+    recovery_rate_limit: str = "5/minute"
+    """Per-client budget shared by ``POST /auth/password/forgot`` and
+    ``POST /auth/email/verify/resend``."""
+
+    mail_secret: SecretStr | None = None
+    """Key material (at least 32 bytes) for one-time token digests and the
+    encryption of queued mail. Unset: generated once and kept (mode 0600) in
+    ``data_dir``. Several instances must share it (or the data directory)."""
+
     @field_validator("trusted_proxies", "throttle_exempt", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:
@@ -137,7 +169,7 @@ class Settings(BaseSettings):
             raise ValueError("a wildcard origin is refused; list the origins")
         return value
 
-    @field_validator("rate_limit", "login_rate_limit", "register_rate_limit")
+    @field_validator("rate_limit", "login_rate_limit", "register_rate_limit", "recovery_rate_limit")
     @classmethod
     def _parse_rate(cls, value: str) -> str:
         try:
@@ -146,7 +178,43 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate such as '100/minute': {value!r}") from exc
         return value
 
-    @field_validator("secret_key")
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL such as https://auth.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or a fragment")
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("use smtp://[user:pass@]host[:port] or smtps://...")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if set(query) - {"starttls"} or query.get("starttls", ["require"]) != ["require"]:
+            raise ValueError("the only query parameter understood is ?starttls=require")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        if "\r" in value or "\n" in value or "@" not in parseaddr(value)[1]:
+            raise ValueError("must be an address such as 'Bastion <no-reply@example.com>'")
+        return value
+
+    @field_validator("secret_key", "mail_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:

@@ -99,6 +99,17 @@ class InvalidToken(BastionError):
         super().__init__(message)
 
 
+class InvalidLinkToken(BastionError):
+    """A one-time token (reset, verification) that is unknown, used, voided or
+    expired. One answer for every cause. Not an :class:`InvalidToken`: it is a
+    400 about the body, not a 401 about the bearer token."""
+
+    code = "invalid_token"
+
+    def __init__(self, message: str = "the token is invalid, used or expired") -> None:
+        super().__init__(message)
+
+
 class MissingToken(InvalidToken):
     """No bearer token was sent (RFC 6750 §3.1: the challenge then names no error)."""
 

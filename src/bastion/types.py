@@ -45,6 +45,7 @@ class User:
         age: Whole years.
         permissions: Sorted permission names.
         created_at: Registration time, UTC.
+        email_verified: Whether the address was confirmed from its mailbox.
     """
 
     id: int
@@ -53,6 +54,7 @@ class User:
     age: int
     permissions: tuple[str, ...]
     created_at: datetime
+    email_verified: bool = False
 
     def has(self, permission: str) -> bool:
         """Whether the user holds ``permission`` (``admin`` holds every one)."""

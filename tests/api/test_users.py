@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import RunningServer, bearer, login, make_admin, register
 
 _names = itertools.count()
-USER_FIELDS = {"id", "username", "email", "age", "permissions", "created_at"}
+USER_FIELDS = {"id", "username", "email", "email_verified", "age", "permissions", "created_at"}
 
 
 async def new_member(client: httpx.AsyncClient, prefix: str = "member") -> tuple[int, str, str]:

@@ -31,6 +31,7 @@ from bastion.api.middleware.ratelimit import RateLimit
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
+from bastion.api.routes import recovery as recovery_routes
 from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
 from bastion.bootstrap import Container, build
@@ -39,6 +40,7 @@ from bastion.errors import Forbidden, InvalidToken, MissingToken, Unavailable
 from bastion.logs import configure_logging
 from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
+from bastion.storage.mailport import MailTransport
 from bastion.storage.protocols import RateRule
 from bastion.types import Clock, Principal, User
 
@@ -61,11 +63,20 @@ class Bastion:
     Args:
         settings: The configuration; ``Settings()`` reads the environment.
         clock: Time source (tests inject one).
+        mail_transport: Sends mail (any object with ``async send(EmailMessage)``,
+            see :class:`bastion.MailTransport`); default: ``BASTION_SMTP_URL``
+            or the Maildir in the data directory.
     """
 
-    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        mail_transport: MailTransport | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.container: Container = build(self.settings, clock=clock)
+        self.container: Container = build(self.settings, clock=clock, mail_transport=mail_transport)
         self.metrics = Metrics()
         self.container.hash_pool.on_wait = self.metrics.hash_wait.observe
         self.container.events.on_drop = self.metrics.events_dropped.inc
@@ -148,6 +159,7 @@ class Bastion:
             system_routes.build_router(self),
             user_routes.build_router(self),
             auth_routes.build_router(self),
+            recovery_routes.build_router(self),
             event_routes.build_router(self),
         ):
             app.include_router(router, prefix=prefix)
@@ -275,12 +287,18 @@ class Bastion:
         self.metrics.close()
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    mail_transport: MailTransport | None = None,
+) -> FastAPI:
     """The complete Bastion service as an ASGI app.
 
     Args:
         settings: The configuration; ``Settings()`` reads the environment.
         clock: Time source (tests inject one).
+        mail_transport: Sends mail instead of the configured transport.
     """
     settings = settings if settings is not None else Settings()
     configure_logging()
@@ -292,7 +310,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
     )
-    auth = Bastion(settings, clock=clock)
+    auth = Bastion(settings, clock=clock, mail_transport=mail_transport)
     auth.install(app)
     if settings.docs:
         app.include_router(docs_routes.build_router())

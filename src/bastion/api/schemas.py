@@ -79,12 +79,51 @@ class PasswordChange(_Strict):
     new_password: Password
 
 
+#: A one-time token as posted. Its exact shape is checked by the service (400
+#: ``invalid_token`` like any other bad token); this only bounds the input.
+OnetimeToken = Annotated[StrictStr, Field(min_length=1, max_length=512)]
+
+
+class AddressRequest(_Strict):
+    """``POST /auth/password/forgot`` and ``/auth/email/verify/resend``."""
+
+    email: Email
+
+
+class PasswordReset(_Strict):
+    """``POST /auth/password/reset``."""
+
+    token: OnetimeToken
+    new_password: Password
+
+
+class TokenSubmission(_Strict):
+    """``POST /auth/email/verify``."""
+
+    token: OnetimeToken
+
+
+class EmailChange(_Strict):
+    """``POST /users/me/email``."""
+
+    new_email: Email
+    current_password: Password
+
+
+class AcceptedOut(BaseModel):
+    """The one answer of the requests that queue mail."""
+
+    detail: str
+
+
 class UserOut(BaseModel):
-    """A user as the API shows it; ``email`` only to the user and to admins."""
+    """A user as the API shows it; ``email`` (and ``email_verified``) only to
+    the user and to admins."""
 
     id: int
     username: str
     email: str | None = None
+    email_verified: bool | None = None
     age: int
     permissions: list[str]
     created_at: datetime
@@ -98,6 +137,7 @@ class UserOut(BaseModel):
             id=user.id,
             username=user.username,
             email=user.email if show_email else None,
+            email_verified=user.email_verified if show_email else None,
             age=user.age,
             permissions=list(user.permissions),
             created_at=user.created_at,

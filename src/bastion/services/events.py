@@ -41,6 +41,12 @@ EVENT_TYPES = frozenset(
         "authz_fail",
         "excess_rate_limit_exceeded",
         "proxy_misconfigured",
+        # round 2: mail and account recovery
+        "mail_failed",
+        "authn_password_reset_request",
+        "user_email_verified",
+        "user_email_change_request",
+        "user_updated",
     }
 )
 #: Events held in memory while the database catches up; beyond it, ``record``

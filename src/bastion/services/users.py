@@ -9,6 +9,7 @@ from bastion.errors import Forbidden, NotFound, Unavailable
 from bastion.security.revocation import DELETED, USER_PREFIX, WHILE_USER_EXISTS, RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS
 from bastion.services.events import EventRecorder
+from bastion.services.mail import MailService
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import LoginThrottle
 from bastion.storage.protocols import (
@@ -37,6 +38,9 @@ class UserService:
         access_ttl: Access token lifetime: how long a revocation must be kept.
         broadcaster: Announces revocations to other instances at once.
         throttle: Login throttling (admins see and lift locks).
+        mail: The outbox, for the verification mail of a registration.
+        verify_at_registration: Queue that mail (``BASTION_EMAIL_VERIFICATION``
+            other than ``off``).
     """
 
     def __init__(
@@ -50,6 +54,8 @@ class UserService:
         broadcaster: RevocationBroadcaster | None = None,
         *,
         throttle: LoginThrottle | None = None,
+        mail: MailService | None = None,
+        verify_at_registration: bool = False,
     ) -> None:
         self._users = users
         self._passwords = passwords
@@ -60,6 +66,8 @@ class UserService:
         self._broadcaster = broadcaster or NullBroadcaster()
         self._throttle = throttle or LoginThrottle()
         self._usernames: OrderedDict[int, str] = OrderedDict()
+        self._mail = mail
+        self._verify_at_registration = verify_at_registration and mail is not None
 
     def _revocation_expiry(self) -> float:
         # Until every token issued so far has expired, including the leeway
@@ -75,8 +83,9 @@ class UserService:
         password: str,
         permissions: tuple[str, ...] = (),
         context: RequestContext | None = None,
+        email_verified: bool = False,
     ) -> User:
-        """Create an account.
+        """Create an account (``email_verified``: for ``bastion create-admin``).
 
         Raises:
             WeakPassword: the password breaks the policy.
@@ -85,8 +94,16 @@ class UserService:
         self._passwords.check_policy(password, username=username)
         self._passwords.admit()
         password_hash = await self._passwords.hash(password)
-        new = NewUser(username, email, age, password_hash, permissions, self._clock.now())
-        user = await self._users.create(new)
+        new = NewUser(
+            username, email, age, password_hash, permissions, self._clock.now(), email_verified
+        )
+        # The verification intent commits with the account, or neither does.
+        mail = []
+        if self._mail is not None and self._verify_at_registration and not email_verified:
+            mail.append(MailService.message("verify", address=email.lower(), context=context))
+        user = await self._users.create(new, mail)
+        if mail and self._mail is not None:
+            self._mail.notify()
         await self._events.record(
             "user_created", context=context, user_id=user.id, username=user.username
         )

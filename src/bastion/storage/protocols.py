@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from bastion.security.ratelimit import RateDecision
+from bastion.storage.mailport import NewMail
 from bastion.types import User
 
 
@@ -44,6 +45,7 @@ class NewUser:
     password_hash: str
     permissions: tuple[str, ...]
     created_at: float
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,10 @@ class EventQuery:
 class UserStore(Protocol):
     """Accounts. Uniqueness of username and email is the store's to enforce."""
 
-    async def create(self, new: NewUser) -> User:
-        """Insert; raise :class:`bastion.errors.Conflict` if a unique value is taken."""
+    async def create(self, new: NewUser, mail: Sequence[NewMail] = ()) -> User:
+        """Insert, queueing ``mail`` in the same transaction (a mail naming no
+        user goes to the new one); raise :class:`bastion.errors.Conflict` if
+        a unique value is taken."""
         ...
 
     async def get(self, user_id: int) -> StoredUser | None:

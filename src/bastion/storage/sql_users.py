@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
@@ -12,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bastion.errors import Conflict
 from bastion.security.revocation import SESSION_PREFIX
 from bastion.storage.database import guarded
+from bastion.storage.mailport import NewMail
 from bastion.storage.protocols import NewUser, Revocation, StoredUser
+from bastion.storage.sql_outbox import insert_mail
 from bastion.storage.tables import revocations, sessions, users
 from bastion.types import User, utc
 
@@ -26,6 +29,7 @@ _COLUMNS = (
     users.c.password_hash,
     users.c.token_version,
     users.c.credential_version,
+    users.c.email_verified,
 )
 
 
@@ -48,6 +52,7 @@ def _user(row: Any) -> User:
         age=int(row.age),
         permissions=tuple(json.loads(row.permissions)),
         created_at=utc(row.created_at),
+        email_verified=bool(row.email_verified),
     )
 
 
@@ -94,7 +99,7 @@ class SqlUserStore:
         self._engine = engine
 
     @guarded
-    async def create(self, new: NewUser) -> User:
+    async def create(self, new: NewUser, mail: Sequence[NewMail] = ()) -> User:
         values = {
             "username": new.username,
             "username_key": new.username.lower(),
@@ -105,11 +110,13 @@ class SqlUserStore:
             "permissions": json.dumps(sorted(new.permissions)),
             "token_version": 0,
             "created_at": new.created_at,
+            "email_verified": new.email_verified,
         }
         try:
             async with self._engine.begin() as conn:
                 result = await conn.execute(insert(users).values(values).returning(users.c.id))
                 user_id = int(result.scalar_one())
+                await insert_mail(conn, mail, now=new.created_at, user_id=user_id)
         except IntegrityError as exc:
             field = "username" if "username" in str(exc.orig).lower() else "email"
             raise Conflict(f"{field} is already taken", field=field) from exc
@@ -120,6 +127,7 @@ class SqlUserStore:
             age=new.age,
             permissions=tuple(sorted(new.permissions)),
             created_at=utc(new.created_at),
+            email_verified=new.email_verified,
         )
 
     @guarded

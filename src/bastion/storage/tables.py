@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 #: SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -49,6 +51,7 @@ users = Table(
     # permissions, factors); opening or refreshing a session checks it.
     Column("credential_version", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
     # Never reuse a deleted user's id (revocations and events refer to it).
     sqlite_autoincrement=True,
 )
@@ -111,4 +114,50 @@ events = Table(
     Column("detail", Text, nullable=False, server_default="{}"),
     Index("ix_events_type_id", "type", "id"),
     Index("ix_events_user_id_id", "user_id", "id"),
+)
+
+# -- mail and one-time tokens (migration 0003) ------------------------------------
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # What to send: a template name; intents ("reset", "verify") are resolved
+    # to a user by the courier, never by the request (no enumeration).
+    Column("kind", String(40), nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    # The normalised address an intent names (lower-cased), for the per-address
+    # limit and as the recipient when there is no user.
+    Column("address", String(254), nullable=True),
+    Column("data", Text, nullable=False, server_default="{}"),
+    # The composed mail, sealed (AES-GCM) when it carries a token; erased once
+    # sent or abandoned.
+    Column("payload", Text, nullable=True),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_kind_address_created_at", "kind", "address", "created_at"),
+    Index("ix_outbox_finished_at", "finished_at"),
+)
+
+onetime_tokens = Table(
+    "onetime_tokens",
+    metadata,
+    # HMAC-SHA256 of the token under a key of the data directory: a copy of
+    # the database alone does not let anyone test guesses.
+    Column("digest", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("data", Text, nullable=False, server_default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Index("ix_onetime_tokens_user_id_purpose", "user_id", "purpose"),
+    Index("ix_onetime_tokens_expires_at", "expires_at"),
 )
