@@ -35,8 +35,8 @@ from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
-from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.mailport import MailTransport
+from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_devices import SqlDeviceTokenStore
