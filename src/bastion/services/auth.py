@@ -4,6 +4,7 @@ change, and access-token checks."""
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 
 from bastion.errors import (
     InvalidCredentials,
@@ -32,6 +33,17 @@ from bastion.storage.protocols import (
     UserStore,
 )
 from bastion.types import Clock, Principal, RequestContext, TokenPair
+
+#: The mfa seam: called once the password was right, before any session is
+#: opened; raises :class:`bastion.errors.MfaRequired` when a second factor is due.
+SecondFactorGate = Callable[[StoredUser, "RequestContext | None"], Awaitable[None]]
+#: RFC 8176 §2: a password was verified.
+AMR_PASSWORD = ("pwd",)
+
+
+async def _no_second_factor(_stored: StoredUser, _context: RequestContext | None) -> None:
+    return None
+
 
 #: Login names are at most 20 characters; longer input is looked up as nobody
 #: (after the same dummy verification), never as a database error.
@@ -79,6 +91,8 @@ class AuthService:
         self._reuse_interval = reuse_interval
         self._throttle = throttle or LoginThrottle()
         self._broadcaster = broadcaster or NullBroadcaster()
+        #: Set by bootstrap to the MFA service's check (mfa).
+        self.second_factor: SecondFactorGate = _no_second_factor
 
     # -- access tokens ---------------------------------------------------------
 
@@ -133,17 +147,46 @@ class AuthService:
                 username=username[:_MAX_LOGIN_NAME],
             )
             raise InvalidCredentials()
-        await self._throttle.success(username, client)
         if self._passwords.needs_rehash(stored.password_hash):
             upgraded = await self._passwords.hash(password)
             await self._users.set_password_hash(stored.user.id, upgraded)
-        pair = await self._open_session(stored)
+        # mfa seam: with a second factor on, this raises MfaRequired: no token,
+        # and the throttle is not reset until the login is complete (SPEC).
+        await self.second_factor(stored, context)
+        return await self.complete_login(
+            stored, username=username, amr=AMR_PASSWORD, context=context
+        )
+
+    async def complete_login(
+        self,
+        stored: StoredUser,
+        *,
+        username: str,
+        amr: tuple[str, ...],
+        context: RequestContext | None = None,
+    ) -> TokenPair:
+        """Open a session for a user whose every factor was verified.
+
+        Resets the account's throttle, records ``authn_login_success`` and
+        returns the first pair of the new session.
+
+        Args:
+            stored: The user.
+            username: The login name as typed (the throttle's key).
+            amr: Authentication methods used (RFC 8176), carried by every
+                access token of the session.
+            context: The client, recorded on the session and the event.
+        """
+        client = context.ip if context and context.ip else "unknown"
+        await self._throttle.success(username, client)
+        pair = await self._open_session(stored, amr=amr, context=context)
         await self._events.record(
             "authn_login_success",
             context=context,
             user_id=stored.user.id,
             username=stored.user.username,
             session=pair.session_id,
+            amr=list(amr),
         )
         return pair
 
@@ -184,7 +227,9 @@ class AuthService:
         stored = await self._users.get(record.user_id)
         if stored is None:
             raise InvalidGrant("the refresh token is invalid")
-        pair = await self._continue_session(stored, record.session_id, now=now)
+        pair = await self._continue_session(
+            stored, record.session_id, now=now, amr=record.amr, context=context
+        )
         await self._events.record(
             "authn_token_created",
             context=context,
@@ -255,6 +300,10 @@ class AuthService:
             sessions_revoked=len(others),
         )
 
+    async def end_sessions(self, session_ids: list[str]) -> None:
+        """End sessions: their access and refresh tokens die at once, on every instance."""
+        await self._revoke_sessions(session_ids, now=self._clock.now())
+
     # -- helpers ---------------------------------------------------------------
 
     async def _revoke_sessions(self, session_ids: list[str], *, now: float) -> None:
@@ -270,7 +319,9 @@ class AuthService:
             [Revocation(f"{SESSION_PREFIX}{sid}", 0, expires_at) for sid in session_ids]
         )
 
-    async def _open_session(self, stored: StoredUser) -> TokenPair:
+    async def _open_session(
+        self, stored: StoredUser, *, amr: tuple[str, ...], context: RequestContext | None
+    ) -> TokenPair:
         now = self._clock.now()
         session_id = new_session_id()
         refresh = new_opaque_token()
@@ -280,11 +331,20 @@ class AuthService:
             digest=digest_opaque_token(refresh),
             now=now,
             expires_at=now + self._refresh_ttl,
+            amr=amr,
+            ip=context.ip if context else None,
+            user_agent=context.user_agent if context else None,
         )
-        return self._pair(stored, session_id, refresh)
+        return self._pair(stored, session_id, refresh, amr)
 
     async def _continue_session(
-        self, stored: StoredUser, session_id: str, *, now: float
+        self,
+        stored: StoredUser,
+        session_id: str,
+        *,
+        now: float,
+        amr: tuple[str, ...],
+        context: RequestContext | None,
     ) -> TokenPair:
         refresh = new_opaque_token()
         await self._sessions.add_token(
@@ -292,14 +352,19 @@ class AuthService:
             digest=digest_opaque_token(refresh),
             now=now,
             expires_at=now + self._refresh_ttl,
+            ip=context.ip if context else None,
+            user_agent=context.user_agent if context else None,
         )
-        return self._pair(stored, session_id, refresh)
+        return self._pair(stored, session_id, refresh, amr)
 
-    def _pair(self, stored: StoredUser, session_id: str, refresh: str) -> TokenPair:
+    def _pair(
+        self, stored: StoredUser, session_id: str, refresh: str, amr: tuple[str, ...]
+    ) -> TokenPair:
         access = self._codec.issue(
             user_id=stored.user.id,
             session_id=session_id,
             permissions=stored.user.permissions,
             version=stored.token_version,
+            amr=amr,
         )
         return TokenPair(access, refresh, self._codec.ttl, stored.user.id, session_id)

@@ -50,6 +50,8 @@ class RefreshRecord:
         expires_at: Epoch seconds.
         used_at: When it was exchanged, or ``None`` while unspent.
         session_revoked: Whether its whole family is dead.
+        amr: How the session was authenticated (RFC 8176), carried into
+            every access token the family yields.
     """
 
     session_id: str
@@ -57,6 +59,7 @@ class RefreshRecord:
     expires_at: float
     used_at: float | None
     session_revoked: bool
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +148,18 @@ class SessionStore(Protocol):
     """Sessions (refresh-token families) and their refresh tokens."""
 
     async def create(
-        self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+        amr: Sequence[str] = (),
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
-        """Open a session with its first refresh token."""
+        """Open a session with its first refresh token, its ``amr`` and client."""
         ...
 
     async def find(self, digest: str) -> RefreshRecord | None:
@@ -159,9 +171,16 @@ class SessionStore(Protocol):
         ...
 
     async def add_token(
-        self, *, session_id: str, digest: str, now: float, expires_at: float
+        self,
+        *,
+        session_id: str,
+        digest: str,
+        now: float,
+        expires_at: float,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
-        """Add the next refresh token of a family."""
+        """Add the next refresh token of a family; note when and from where."""
         ...
 
     async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:

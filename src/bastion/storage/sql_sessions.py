@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import and_, insert, select, update
@@ -20,12 +21,28 @@ class SqlSessionStore:
 
     @guarded
     async def create(
-        self, *, session_id: str, user_id: int, digest: str, now: float, expires_at: float
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        digest: str,
+        now: float,
+        expires_at: float,
+        amr: Sequence[str] = (),
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(sessions).values(
-                    id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+                    id=session_id,
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                    last_used_at=now,
+                    amr=json.dumps(list(amr)),
+                    ip=ip,
+                    user_agent=user_agent,
                 )
             )
             await conn.execute(
@@ -43,6 +60,7 @@ class SqlSessionStore:
                 refresh_tokens.c.expires_at,
                 refresh_tokens.c.used_at,
                 sessions.c.revoked_at,
+                sessions.c.amr,
             )
             .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
             .where(refresh_tokens.c.digest == digest)
@@ -57,6 +75,7 @@ class SqlSessionStore:
             expires_at=float(row.expires_at),
             used_at=row.used_at,
             session_revoked=row.revoked_at is not None,
+            amr=tuple(json.loads(row.amr or "[]")),
         )
 
     @guarded
@@ -73,7 +92,14 @@ class SqlSessionStore:
 
     @guarded
     async def add_token(
-        self, *, session_id: str, digest: str, now: float, expires_at: float
+        self,
+        *,
+        session_id: str,
+        digest: str,
+        now: float,
+        expires_at: float,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -81,9 +107,12 @@ class SqlSessionStore:
                     digest=digest, session_id=session_id, created_at=now, expires_at=expires_at
                 )
             )
-            # Refresh slides the session's end along with its newest token.
+            # Refresh slides the session's end along with its newest token,
+            # and the session list shows where and when it was last used.
             await conn.execute(
-                update(sessions).where(sessions.c.id == session_id).values(expires_at=expires_at)
+                update(sessions)
+                .where(sessions.c.id == session_id)
+                .values(expires_at=expires_at, last_used_at=now, ip=ip, user_agent=user_agent)
             )
 
     @guarded
