@@ -14,6 +14,7 @@ from limits import parse
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bastion.bootstrap_mfa import MfaParts, build_mfa
 from bastion.config import Settings
 from bastion.errors import ConfigurationError, Unavailable
 from bastion.security.hashpool import HashPool
@@ -106,6 +107,7 @@ class Container:
     rate_store: RateLimitStore
     local_rate_store: MemoryRateLimitStore
     rules: RateRules
+    mfa: MfaParts
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
@@ -288,9 +290,20 @@ def build(
         broadcaster=bus,
         throttle=build_throttle(throttle_redis),
     )
+    mfa = build_mfa(
+        settings,
+        engine=engine,
+        users=users,
+        passwords=passwords,
+        auth=auth_service,
+        events=events,
+        clock=clock,
+        redis=throttle_redis,
+    )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
+        mfa=mfa,
         rate_store=redis_limits or local_limits,
         local_rate_store=local_limits,
         redis_limits=redis_limits,

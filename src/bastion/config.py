@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator

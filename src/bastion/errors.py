@@ -190,3 +190,9 @@ class AlreadyEnabled(Conflict):
     def __init__(self, message: str, *, code: str) -> None:
         BastionError.__init__(self, message, code=code)
         self.field = code
+
+
+class InvalidRequest(BastionError):
+    """A token request that is malformed (RFC 6749 §5.2 ``invalid_request``)."""
+
+    code = "invalid_request"

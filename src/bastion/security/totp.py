@@ -82,3 +82,13 @@ class TotpVerifier:
     def provisioning_uri(self, *, account: str, issuer: str) -> str:
         """The ``otpauth://totp/...`` URI that authenticator apps scan."""
         return self._totp.provisioning_uri(name=account, issuer_name=issuer)
+
+
+def qr_svg(uri: str) -> str:
+    """The ``otpauth://`` URI as an inline SVG QR code (no XML declaration).
+
+    Error correction level M, the common choice for screen-scanned codes.
+    """
+    import segno
+
+    return str(segno.make(uri, error="m").svg_inline(scale=4, border=2))

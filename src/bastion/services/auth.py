@@ -94,6 +94,11 @@ class AuthService:
         #: Set by bootstrap to the MFA service's check (mfa).
         self.second_factor: SecondFactorGate = _no_second_factor
 
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The login throttle (the MFA step counts its wrong codes here too)."""
+        return self._throttle
+
     # -- access tokens ---------------------------------------------------------
 
     def authenticate(self, token: str) -> Principal:

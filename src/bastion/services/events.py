@@ -35,6 +35,13 @@ EVENT_TYPES = frozenset(
         "authz_change",
         "authz_fail",
         "excess_rate_limit_exceeded",
+        # Round 2, multi-factor authentication and passkeys (mfa).
+        "mfa_enabled",
+        "mfa_disabled",
+        "authn_mfa_fail",
+        "authn_recovery_code_used",
+        "passkey_added",
+        "passkey_removed",
     }
 )
 #: Events held in memory while the database catches up; beyond it, ``record``

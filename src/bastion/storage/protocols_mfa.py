@@ -123,7 +123,9 @@ class PasskeyStore(Protocol):
         """By the credential id (base64url)."""
         ...
 
-    async def record_use(self, passkey_id: str, *, old_count: int, new_count: int, now: float) -> bool:
+    async def record_use(
+        self, passkey_id: str, *, old_count: int, new_count: int, now: float
+    ) -> bool:
         """Move the sign count from ``old_count`` (atomic; ``False`` if it moved meanwhile)."""
         ...
 

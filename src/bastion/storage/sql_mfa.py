@@ -27,9 +27,7 @@ class SqlMfaStore:
         codes = select(func.count()).where(
             and_(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None))
         )
-        query = select(
-            totp.scalar_subquery(), keys.scalar_subquery(), codes.scalar_subquery()
-        )
+        query = select(totp.scalar_subquery(), keys.scalar_subquery(), codes.scalar_subquery())
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).one()
         return MfaSummary(totp=bool(row[0]), passkeys=int(row[1]), recovery_codes_left=int(row[2]))

@@ -25,9 +25,7 @@ def upgrade() -> None:
     op.add_column("sessions", sa.Column("last_used_at", sa.Float, nullable=True))
     op.add_column("sessions", sa.Column("ip", sa.String(64), nullable=True))
     op.add_column("sessions", sa.Column("user_agent", sa.String(512), nullable=True))
-    op.add_column(
-        "sessions", sa.Column("amr", sa.String(64), nullable=False, server_default="[]")
-    )
+    op.add_column("sessions", sa.Column("amr", sa.String(64), nullable=False, server_default="[]"))
     op.create_table(
         "totp_factors",
         sa.Column("user_id", Id, nullable=False),
