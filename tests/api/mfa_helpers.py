@@ -131,3 +131,9 @@ async def passwordless_options(client: httpx.AsyncClient) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def register_and_login(client: httpx.AsyncClient, username: str) -> dict[str, Any]:
+    """Register ``username`` and return its token response."""
+    await register(client, username)
+    return await login(client, username)
