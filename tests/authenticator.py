@@ -95,9 +95,7 @@ class SoftAuthenticator:
         auth_data = (
             rp_hash + bytes([self._flags(uv=uv, attested=True)]) + struct.pack(">I", 0) + attested
         )
-        client_data = _client_data(
-            "webauthn.create", challenge or options["challenge"], origin
-        )
+        client_data = _client_data("webauthn.create", challenge or options["challenge"], origin)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         spki = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -8,6 +8,7 @@ import json
 
 import httpx
 
+from bastion.types import User
 from tests.api.mfa_helpers import (
     MfaWorld,
     claims,
@@ -39,7 +40,9 @@ async def test_enrolment_returns_secret_uri_and_svg_and_stays_pending(world: Mfa
 
 async def test_enrolment_with_a_wrong_password_is_400_wrong_password(world: MfaWorld) -> None:
     response = await world.client.post(
-        "/users/me/mfa/totp", json={"current_password": "not my password at all"}, headers=world.auth
+        "/users/me/mfa/totp",
+        json={"current_password": "not my password at all"},
+        headers=world.auth,
     )
     assert response.status_code == 400
     assert response.json()["code"] == "wrong_password"
@@ -47,7 +50,8 @@ async def test_enrolment_with_a_wrong_password_is_400_wrong_password(world: MfaW
 
 async def test_confirm_turns_totp_on_with_ten_distinct_recovery_codes(world: MfaWorld) -> None:
     _, codes = await enable_totp(world)
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     status = await world.client.get("/users/me/mfa", headers=world.auth)
     assert status.json() == {"totp": True, "passkeys": 0, "recovery_codes_left": 10}
 
@@ -84,7 +88,8 @@ async def test_the_mfa_grant_with_a_totp_code_issues_tokens_with_amr(world: MfaW
     assert (await world.client.get("/protected", headers=bearer(tokens))).status_code == 200
     # amr survives a refresh.
     refreshed = await world.client.post(
-        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        "/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
     )
     assert claims(refreshed.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
 
@@ -144,7 +149,8 @@ async def test_a_new_set_of_recovery_codes_voids_the_old(world: MfaWorld) -> Non
     )
     assert response.status_code == 200
     new = response.json()["recovery_codes"]
-    assert len(new) == 10 and not set(new) & set(old)
+    assert len(new) == 10
+    assert not set(new) & set(old)
     token = (await password_step(world.client))["mfa_token"]
     assert (await mfa_grant(world.client, token, recovery_code=old[0])).status_code == 400
     assert (await mfa_grant(world.client, token, recovery_code=new[0])).status_code == 200
@@ -203,11 +209,17 @@ async def test_an_mfa_token_is_single_use_and_expires(world: MfaWorld) -> None:
 
 
 async def test_malformed_mfa_grants_are_400_never_500(world: MfaWorld) -> None:
-    secret, _ = await enable_totp(world)
+    _secret, _ = await enable_totp(world)
     token = (await password_step(world.client))["mfa_token"]
     cases = [
-        ({"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "otp": "123456"}, "invalid_request"),
-        ({"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "mfa_token": token}, "invalid_request"),
+        (
+            {"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "otp": "123456"},
+            "invalid_request",
+        ),
+        (
+            {"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "mfa_token": token},
+            "invalid_request",
+        ),
         (
             {
                 "grant_type": "urn:bastion:params:oauth:grant-type:mfa",
@@ -218,7 +230,11 @@ async def test_malformed_mfa_grants_are_400_never_500(world: MfaWorld) -> None:
             "invalid_request",
         ),
         (
-            {"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "mfa_token": "x" * 40, "otp": "1"},
+            {
+                "grant_type": "urn:bastion:params:oauth:grant-type:mfa",
+                "mfa_token": "x" * 40,
+                "otp": "1",
+            },
             "invalid_grant",
         ),
         (
@@ -230,7 +246,11 @@ async def test_malformed_mfa_grants_are_400_never_500(world: MfaWorld) -> None:
             "invalid_grant",
         ),
         (
-            {"grant_type": "urn:bastion:params:oauth:grant-type:mfa", "mfa_token": token, "otp": "١٢٣٤٥٦"},
+            {
+                "grant_type": "urn:bastion:params:oauth:grant-type:mfa",
+                "mfa_token": token,
+                "otp": "١٢٣٤٥٦",
+            },
             "invalid_grant",
         ),
     ]
@@ -244,13 +264,19 @@ async def test_malformed_codes_on_json_routes_are_4xx(world: MfaWorld) -> None:
     await world.client.post(
         "/users/me/mfa/totp", json={"current_password": GOOD_PASSWORD}, headers=world.auth
     )
-    for body, status in (({"code": "x" * 100}, 422), ({"code": 123456}, 422), ({"code": "abc"}, 400)):
+    for body, status in (
+        ({"code": "x" * 100}, 422),
+        ({"code": 123456}, 422),
+        ({"code": "abc"}, 400),
+    ):
         response = await world.client.post(
             "/users/me/mfa/totp/confirm", json=body, headers=world.auth
         )
         assert response.status_code == status, body
     response = await world.client.post(
-        "/users/me/mfa/totp/confirm", content=b"code=1", headers={**world.auth, "Content-Type": "text/plain"}
+        "/users/me/mfa/totp/confirm",
+        content=b"code=1",
+        headers={**world.auth, "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
 
@@ -261,7 +287,10 @@ async def test_disable_needs_password_and_code_then_password_alone_logs_in(
     secret, _ = await enable_totp(world)
     wrong = await world.client.post(
         "/users/me/mfa/totp/disable",
-        json={"current_password": GOOD_PASSWORD, "code": "000000" if code(secret, world.clock) != "000000" else "111111"},
+        json={
+            "current_password": GOOD_PASSWORD,
+            "code": "000000" if code(secret, world.clock) != "000000" else "111111",
+        },
         headers=world.auth,
     )
     assert wrong.status_code == 400
@@ -291,8 +320,8 @@ class _Recorder:
     def __init__(self) -> None:
         self.users: list[int] = []
 
-    async def mfa_reset(self, user: object) -> None:
-        self.users.append(getattr(user, "id"))
+    async def mfa_reset(self, user: User) -> None:
+        self.users.append(user.id)
 
 
 async def test_admin_reset_removes_every_factor_and_notifies_the_user(world: MfaWorld) -> None:
@@ -302,11 +331,15 @@ async def test_admin_reset_removes_every_factor_and_notifies_the_user(world: Mfa
     await make_admin(world.server)
     admin = await login(world.client, "root")
     user_id = world.user["id"]
-    assert (await world.client.post(f"/users/{user_id}/mfa/reset", headers=world.auth)).status_code == 403
+    assert (
+        await world.client.post(f"/users/{user_id}/mfa/reset", headers=world.auth)
+    ).status_code == 403
     response = await world.client.post(f"/users/{user_id}/mfa/reset", headers=bearer(admin))
     assert response.status_code == 204
     assert recorder.users == [user_id]
-    assert (await world.client.post("/users/999999/mfa/reset", headers=bearer(admin))).status_code == 404
+    assert (
+        await world.client.post("/users/999999/mfa/reset", headers=bearer(admin))
+    ).status_code == 404
     await login(world.client, "alice")
 
 

@@ -39,7 +39,8 @@ async def test_registration_options_follow_the_webauthn_json_shape(world: MfaWor
 async def test_a_passkey_is_registered_listed_and_counted(world: MfaWorld) -> None:
     created = await add_passkey(world, SoftAuthenticator(), name="laptop")
     assert set(created) == {"id", "name", "created_at", "last_used_at"}
-    assert created["name"] == "laptop" and created["last_used_at"] is None
+    assert created["name"] == "laptop"
+    assert created["last_used_at"] is None
     listed = await world.client.get("/users/me/passkeys", headers=world.auth)
     assert listed.json() == [created]
     status = await world.client.get("/users/me/mfa", headers=world.auth)
@@ -70,7 +71,11 @@ async def test_registration_challenges_are_single_use(world: MfaWorld) -> None:
 
 
 async def test_registration_rejects_malformed_credentials_with_4xx(world: MfaWorld) -> None:
-    for body in ({"credential": {}}, {"credential": {"response": {"clientDataJSON": "!!"}}}):
+    bodies: list[dict[str, Any]] = [
+        {"credential": {}},
+        {"credential": {"response": {"clientDataJSON": "!!"}}},
+    ]
+    for body in bodies:
         response = await world.client.post("/users/me/passkeys", json=body, headers=world.auth)
         assert response.status_code == 400, body
     response = await world.client.post(
