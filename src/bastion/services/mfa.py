@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bastion.errors import AlreadyEnabled, InvalidCode, InvalidToken, NotFound
+from bastion.errors import AlreadyEnabled, InvalidCode, NotFound
 from bastion.security.recovery_codes import digest_code, new_codes
 from bastion.security.secretbox import SecretBox, SecretBoxError
 from bastion.security.totp import TotpVerifier, new_secret, qr_svg
@@ -118,7 +118,11 @@ class MfaService:
         ):
             raise InvalidCode("there is no pending TOTP enrolment", code="totp_not_pending")
         await self._events.record(
-            "mfa_enabled", context=context, user_id=principal.user_id, method="totp"
+            "mfa_enabled",
+            context=context,
+            user_id=principal.user_id,
+            username=await self._username(principal.user_id),
+            method="totp",
         )
         return codes
 
@@ -222,7 +226,11 @@ class MfaService:
             return False
         left = (await self._store.summary(user_id)).recovery_codes_left
         await self._events.record(
-            "authn_recovery_code_used", context=context, user_id=user_id, codes_left=left
+            "authn_recovery_code_used",
+            context=context,
+            user_id=user_id,
+            username=await self._username(user_id),
+            codes_left=left,
         )
         return True
 
@@ -251,7 +259,7 @@ class MfaService:
         )
         await self.notifier.mfa_reset(stored.user)
 
-    async def require_user(self, user_id: int) -> None:
-        """Raise :class:`InvalidToken` if the user is gone."""
-        if await self._users.get(user_id) is None:
-            raise InvalidToken()
+    async def _username(self, user_id: int) -> str | None:
+        # SPEC: every event about a known user carries user_id and username.
+        stored = await self._users.get(user_id)
+        return stored.user.username if stored else None

@@ -151,6 +151,7 @@ class PasskeyService:
             "passkey_added",
             context=context,
             user_id=principal.user_id,
+            username=await self._username(principal.user_id),
             passkey_id=record.id,
             synced=new.multi_device,
         )
@@ -171,7 +172,11 @@ class PasskeyService:
         if len(passkey_id) > 64 or not await self._store.delete(principal.user_id, passkey_id):
             raise NotFound("no such passkey")
         await self._events.record(
-            "passkey_removed", context=context, user_id=principal.user_id, passkey_id=passkey_id
+            "passkey_removed",
+            context=context,
+            user_id=principal.user_id,
+            username=await self._username(principal.user_id),
+            passkey_id=passkey_id,
         )
 
     # -- assertions --------------------------------------------------------------
@@ -270,6 +275,11 @@ class PasskeyService:
             data,
             expires_at=self._clock.now() + CHALLENGE_TTL_SECONDS,
         )
+
+    async def _username(self, user_id: int) -> str | None:
+        # SPEC: every event about a known user carries user_id and username.
+        stored = await self._users.get(user_id)
+        return stored.user.username if stored else None
 
     async def _user(self, user_id: int) -> StoredUser:
         stored = await self._users.get(user_id)

@@ -66,10 +66,12 @@ class SessionService:
         ):
             raise NotFound("no such session")
         await self._auth.end_sessions([session_id])
+        stored = await self._users.get(principal.user_id)
         await self._events.record(
             "authn_token_revoked",
             context=context,
             user_id=principal.user_id,
+            username=stored.user.username if stored else None,
             session=session_id,
             via="session_list",
         )
