@@ -106,3 +106,19 @@ async def test_a_session_ended_on_one_instance_dies_on_the_other_at_once(
             await a.delete(f"/users/me/sessions/{target}", headers=bearer(mine))
         ).status_code == 204
         assert (await b.get("/protected", headers=bearer(victim))).status_code == 401
+
+
+async def test_expired_challenges_are_pruned_from_the_database(
+    make_settings: SettingsFactory, start_server: ServerFactory
+) -> None:
+    from bastion.storage.challenges import SqlChallengeStore
+
+    clock = ManualClock()
+    server = await start_server(await make_settings(), clock=clock)
+    store = server.bastion.container.mfa.challenges
+    assert isinstance(store, SqlChallengeStore)
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        for _ in range(3):
+            assert (await client.post("/auth/passkey/options")).status_code == 200
+    assert await store.prune(now=clock.now()) == 0
+    assert await store.prune(now=clock.now() + 301) == 3

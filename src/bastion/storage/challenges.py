@@ -31,6 +31,8 @@ class SqlChallengeStore:
         self._puts += 1
         async with self._engine.begin() as conn:
             if self._puts % _SWEEP_EVERY == 0:
+                # Entries live 5 minutes: one whose deadline is an hour before
+                # this new one's has long been dead (housekeeping may prune too).
                 await conn.execute(
                     delete(mfa_challenges).where(mfa_challenges.c.expires_at < expires_at - 3600)
                 )
@@ -84,6 +86,21 @@ class SqlChallengeStore:
     async def delete(self, key: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(delete(mfa_challenges).where(mfa_challenges.c.key == key))
+
+    @guarded
+    async def prune(self, *, now: float, limit: int = 1000) -> int:
+        """Remove up to ``limit`` expired entries (for housekeeping); how many went."""
+        doomed = (
+            select(mfa_challenges.c.key)
+            .where(mfa_challenges.c.expires_at <= now)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(mfa_challenges).where(mfa_challenges.c.key.in_(doomed))
+            )
+        return int(result.rowcount)
 
 
 class RedisChallengeStore:
