@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bastion.bootstrap_mail import MailParts, build_mail
+from bastion.bootstrap_mfa import MfaParts, build_mfa
 from bastion.config import Settings
 from bastion.errors import ConfigurationError, Unavailable
 from bastion.security.hashpool import HashPool
@@ -120,6 +121,7 @@ class Container:
     local_rate_store: MemoryRateLimitStore
     rules: RateRules
     mail: MailParts
+    mfa: MfaParts
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
@@ -380,9 +382,20 @@ def build(
         throttle=throttle,
         require_verified_email=settings.email_verification == "required",
     )
+    mfa = build_mfa(
+        settings,
+        engine=engine,
+        users=users,
+        passwords=passwords,
+        auth=auth_service,
+        events=events,
+        clock=clock,
+        redis=throttle_redis,
+    )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
+        mfa=mfa,
         rate_store=redis_limits or local_limits,
         local_rate_store=local_limits,
         redis_limits=redis_limits,

@@ -118,7 +118,8 @@ class Settings(BaseSettings):
 
     # -- mail and account recovery ----------------------------------------------
     public_url: str = "http://localhost:8000"
-    """Where users reach Bastion: the base of the links in mail."""
+    """Where users reach Bastion: links in mail, and the WebAuthn RP ID and
+    origin unless those are set."""
 
     smtp_url: SecretStr | None = None
     """``smtp://user:pass@host:port`` (STARTTLS when offered; add
@@ -147,12 +148,32 @@ class Settings(BaseSettings):
     encryption of queued mail. Unset: generated once and kept (mode 0600) in
     ``data_dir``. Several instances must share it (or the data directory)."""
 
+    # -- multi-factor authentication (mfa) ------------------------------------
+    webauthn_rp_id: str | None = None
+    """WebAuthn relying-party id. Unset: the host of ``public_url``."""
+
+    webauthn_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins a WebAuthn ceremony may come from (comma-separated). Empty: the
+    origin of ``public_url``."""
+
+    mfa_encryption_key: SecretStr | None = None
+    """Base64 of 32 bytes: the AES-256-GCM key of TOTP secrets at rest. Unset:
+    generated once and kept (mode 0600) in ``data_dir``; set it when several
+    instances do not share a data directory."""
+
     @field_validator("trusted_proxies", "throttle_exempt", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:
         if isinstance(value, str):
             items = [item.strip() for item in value.split(",") if item.strip()]
             return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+        return value
+
+    @field_validator("webauthn_origins", mode="before")
+    @classmethod
+    def _parse_webauthn_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip().rstrip("/") for item in value.split(",") if item.strip())
         return value
 
     @field_validator("cors_origins", mode="before")
@@ -242,6 +263,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'bastion.sqlite3').resolve()}"
+
+    @property
+    def resolved_webauthn_rp_id(self) -> str:
+        """The RP ID: configured, or the host of ``public_url`` (W3C WebAuthn §5.1.3)."""
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def resolved_webauthn_origins(self) -> tuple[str, ...]:
+        """The accepted origins: configured, or the origin of ``public_url``."""
+        if self.webauthn_origins:
+            return self.webauthn_origins
+        parts = urlsplit(self.public_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
 
     @property
     def is_sqlite(self) -> bool:

@@ -157,3 +157,53 @@ class Unavailable(BastionError):
     ) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+# -- multi-factor authentication (mfa) ---------------------------------------
+
+
+class MfaRequired(BastionError):
+    """The password was right and a second factor is due; no token yet.
+
+    Attributes:
+        mfa_token: Single-use handle of the pending login (shown once).
+        methods: Second factors the user can answer with.
+        expires_in: Seconds the handle lives.
+    """
+
+    code = "mfa_required"
+
+    def __init__(self, *, mfa_token: str, methods: list[str], expires_in: int) -> None:
+        super().__init__("a second factor is required")
+        self.mfa_token = mfa_token
+        self.methods = methods
+        self.expires_in = expires_in
+
+
+class InsufficientAuthentication(Forbidden):
+    """The session lacks the authentication strength asked for (RFC 9470)."""
+
+    code = "insufficient_user_authentication"
+
+    def __init__(self, message: str = "this needs a multi-factor session") -> None:
+        super().__init__(message)
+
+
+class InvalidCode(BastionError):
+    """A TOTP or recovery code, or a WebAuthn credential, did not verify (400)."""
+
+    code = "invalid_code"
+
+
+class AlreadyEnabled(Conflict):
+    """The factor is already on (409)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        BastionError.__init__(self, message, code=code)
+        self.field = code
+
+
+class InvalidRequest(BastionError):
+    """A token request that is malformed (RFC 6749 §5.2 ``invalid_request``)."""
+
+    code = "invalid_request"

@@ -72,6 +72,7 @@ class Principal:
         permissions: From ``permissions``.
         issued_at: From ``iat``, epoch seconds.
         expires_at: From ``exp``, epoch seconds.
+        amr: From ``amr``: how the session was authenticated (RFC 8176).
     """
 
     user_id: int
@@ -80,6 +81,7 @@ class Principal:
     permissions: frozenset[str] = field(default_factory=frozenset)
     issued_at: float = 0.0
     expires_at: float = 0.0
+    amr: frozenset[str] = field(default_factory=frozenset)
 
     def has(self, permission: str) -> bool:
         """Whether the token grants ``permission`` (``admin`` grants every one)."""

@@ -31,13 +31,23 @@ from bastion.api.middleware.ratelimit import RateLimit
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
+from bastion.api.routes import mfa as mfa_routes
+from bastion.api.routes import passkeys as passkey_routes
 from bastion.api.routes import recovery as recovery_routes
+from bastion.api.routes import sessions as session_routes
 from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
 from bastion.bootstrap import Container, build
 from bastion.config import Settings
-from bastion.errors import Forbidden, InvalidToken, MissingToken, Unavailable
+from bastion.errors import (
+    Forbidden,
+    InsufficientAuthentication,
+    InvalidToken,
+    MissingToken,
+    Unavailable,
+)
 from bastion.logs import configure_logging
+from bastion.security.amr import is_multi_factor
 from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
 from bastion.storage.mailport import MailTransport
@@ -143,6 +153,33 @@ class Bastion:
         self._token_dependencies.add(check)
         return check
 
+    def require_mfa(self) -> Callable[..., Awaitable[Principal]]:
+        """A dependency that demands a multi-factor session (403 otherwise).
+
+        The refusal carries ``WWW-Authenticate: Bearer
+        error="insufficient_user_authentication"`` (RFC 9470 §3), telling the
+        client to sign in again with a second factor. Multi-factor means
+        ``amr`` has ``mfa`` (password plus a second factor) or a passkey with
+        user verification (:func:`bastion.security.amr.is_multi_factor`).
+        """
+
+        async def check(request: Request) -> Principal:
+            principal = self._principal_of(request)
+            if not is_multi_factor(principal.amr):
+                await self.container.events.record(
+                    "authz_fail",
+                    outcome="failure",
+                    context=request_context(request),
+                    user_id=principal.user_id,
+                    requirement="mfa",
+                    path=request.url.path[:200],
+                )
+                raise InsufficientAuthentication()
+            return principal
+
+        self._token_dependencies.add(check)
+        return check
+
     async def _load_user(self, principal: Principal) -> User:
         stored = await self.container.users.get(principal.user_id)
         if stored is None:
@@ -157,6 +194,11 @@ class Bastion:
         # ones (/protected, /health) go first.
         for router in (
             system_routes.build_router(self),
+            # Before the user routes: /users/me/sessions must not be taken for
+            # /users/{user_id}/... with user_id "me".
+            session_routes.build_router(self),
+            mfa_routes.build_router(self),
+            passkey_routes.build_router(self),
             user_routes.build_router(self),
             auth_routes.build_router(self),
             recovery_routes.build_router(self),

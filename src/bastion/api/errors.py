@@ -14,10 +14,12 @@ from bastion.errors import (
     BastionError,
     Conflict,
     Forbidden,
+    InsufficientAuthentication,
     InvalidCredentials,
     InvalidGrant,
     InvalidLinkToken,
     InvalidToken,
+    MfaRequired,
     MissingToken,
     NotFound,
     Overloaded,
@@ -30,11 +32,14 @@ from bastion.errors import (
 #: RFC 6750 §3: how a client learns why its bearer token was refused.
 INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'  # noqa: S105 - not a secret
 NO_TOKEN_CHALLENGE = 'Bearer realm="bastion"'  # noqa: S105 - not a secret
+#: RFC 9470 §3: the session's authentication is not strong enough.
+INSUFFICIENT_AUTH_CHALLENGE = 'Bearer error="insufficient_user_authentication"'
 
 _STATUS: list[tuple[type[BastionError], int]] = [
     (ValidationFailed, 422),
     (Conflict, 409),
     (NotFound, 404),
+    (MfaRequired, 403),
     (InvalidToken, 401),
     (Forbidden, 403),
     (WrongPassword, 400),
@@ -69,6 +74,10 @@ def error_response(error: BastionError) -> JSONResponse:
     """The JSON answer to ``error`` in FastAPI's ``{"detail": ...}`` shape."""
     status = status_of(error)
     headers = retry_headers(error)
+    if isinstance(error, MfaRequired):
+        return mfa_required_response(error)
+    if isinstance(error, InsufficientAuthentication):
+        headers["WWW-Authenticate"] = INSUFFICIENT_AUTH_CHALLENGE
     if isinstance(error, MissingToken):
         headers["WWW-Authenticate"] = NO_TOKEN_CHALLENGE
     elif isinstance(error, InvalidToken):
@@ -122,6 +131,21 @@ def token_error_response(error: BastionError) -> JSONResponse:
         "code": error.code,
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def mfa_required_response(error: MfaRequired) -> JSONResponse:
+    """``403 mfa_required``: the password was right, a second factor is due (no token)."""
+    return JSONResponse(
+        {
+            "error": error.code,
+            "error_description": error.message,
+            "mfa_token": error.mfa_token,
+            "mfa_methods": error.methods,
+            "expires_in": error.expires_in,
+        },
+        status_code=403,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
 
 
 def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:

@@ -72,7 +72,13 @@ class AccessTokenCodec:
         self._verified = {}
 
     def issue(
-        self, *, user_id: int, session_id: str, permissions: tuple[str, ...], version: int
+        self,
+        *,
+        user_id: int,
+        session_id: str,
+        permissions: tuple[str, ...],
+        version: int,
+        amr: tuple[str, ...] = (),
     ) -> str:
         """Sign a new access token.
 
@@ -82,6 +88,7 @@ class AccessTokenCodec:
             permissions: Becomes ``permissions``.
             version: The user's token version (``ver``), bumped to revoke
                 every earlier token of the user at once.
+            amr: Authentication methods of the session (RFC 8176 §2), when known.
         """
         key = self.ring.signing_key
         now = int(self._clock.now())
@@ -96,6 +103,8 @@ class AccessTokenCodec:
             "ver": version,
             "permissions": list(permissions),
         }
+        if amr:
+            claims["amr"] = list(amr)
         headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
         return jwt.encode(claims, key.private, algorithm=key.algorithm, headers=headers)
 
@@ -167,6 +176,9 @@ def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
         raise InvalidToken()
     if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
         raise InvalidToken()
+    amr = claims.get("amr", [])
+    if not (isinstance(amr, list) and all(isinstance(a, str) for a in amr)):
+        raise InvalidToken()
     nbf = claims.get("nbf", iat)
     for value in (iat, exp, nbf):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -186,5 +198,6 @@ def _principal(claims: dict[str, Any], *, now: float) -> tuple[Principal, int]:
         permissions=frozenset(permissions),
         issued_at=float(iat),
         expires_at=float(exp),
+        amr=frozenset(amr),
     )
     return principal, version

@@ -4,6 +4,7 @@ change, and access-token checks."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 from bastion.errors import (
     BastionError,
@@ -34,6 +35,17 @@ from bastion.storage.protocols import (
     UserStore,
 )
 from bastion.types import Clock, Principal, RequestContext, TokenPair
+
+#: The mfa seam: called once the password was right, before any session is
+#: opened; raises :class:`bastion.errors.MfaRequired` when a second factor is due.
+SecondFactorGate = Callable[[StoredUser, "RequestContext | None"], Awaitable[None]]
+#: RFC 8176 §2: a password was verified.
+AMR_PASSWORD = ("pwd",)
+
+
+async def _no_second_factor(_stored: StoredUser, _context: RequestContext | None) -> None:
+    return None
+
 
 #: Login names are at most 20 characters; longer input is looked up as nobody
 #: (after the same dummy verification), never as a database error.
@@ -87,9 +99,17 @@ class AuthService:
         self._clock = clock
         self._refresh_ttl = refresh_ttl
         self._reuse_interval = reuse_interval
-        self._gate = LoginGate(throttle or LoginThrottle(), devices, events, clock)
+        self._throttle = throttle or LoginThrottle()
+        self._gate = LoginGate(self._throttle, devices, events, clock)
         self._broadcaster = broadcaster or NullBroadcaster()
         self._require_verified_email = require_verified_email
+        #: Set by bootstrap to the MFA service's check (mfa).
+        self.second_factor: SecondFactorGate = _no_second_factor
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The login throttle (the MFA step counts its wrong codes here too)."""
+        return self._throttle
 
     # -- access tokens ---------------------------------------------------------
 
@@ -172,6 +192,9 @@ class AuthService:
             # BASTION_EMAIL_VERIFICATION=required. Only said once the password
             # was right, and not a failure for the throttles (SPEC).
             raise InvalidGrant("the email address is not verified")
+        # With a second factor on, this raises MfaRequired: no token, and the
+        # throttle is not reset until the login is complete (SPEC).
+        await self.second_factor(stored, context)
 
     async def _complete_login(
         self,
@@ -187,7 +210,7 @@ class AuthService:
         try:
             for _ in range(_SESSION_ATTEMPTS):
                 await self._after_password_verified(stored, context=context)
-                pair = await self._open_session(stored)
+                pair = await self._open_session(stored, amr=AMR_PASSWORD, context=context)
                 if pair is not None:
                     break
                 stored = await self._reread_for_login(stored)
@@ -204,6 +227,52 @@ class AuthService:
             username=stored.user.username,
             session=pair.session_id,
             known_device=attempt.device is not None,
+            amr=list(AMR_PASSWORD),
+        )
+        return dataclasses.replace(pair, device_token=device)
+
+    async def complete_login(
+        self,
+        stored: StoredUser,
+        *,
+        username: str,
+        amr: tuple[str, ...],
+        context: RequestContext | None = None,
+    ) -> TokenPair:
+        """Open a session for a user whose every factor was verified (the MFA
+        step, a passwordless passkey).
+
+        Resets the account's throttle, records ``authn_login_success`` and
+        returns the first pair of the new session with a new device token.
+
+        Args:
+            stored: The user.
+            username: The login name as typed (the throttle's key).
+            amr: Authentication methods used (RFC 8176), carried by every
+                access token of the session.
+            context: The client, recorded on the session and the event.
+
+        Raises:
+            InvalidCredentials: the account changed its password or was
+                deleted meanwhile.
+        """
+        pair: TokenPair | None = None
+        for _ in range(_SESSION_ATTEMPTS):
+            pair = await self._open_session(stored, amr=amr, context=context)
+            if pair is not None:
+                break
+            stored = await self._reread_for_login(stored)
+        if pair is None:
+            raise InvalidCredentials()
+        attempt = LoginAttempt(self._throttle.keys(username, context.ip if context else None))
+        device = await self._gate.complete(attempt, None, stored.user.id)
+        await self._events.record(
+            "authn_login_success",
+            context=context,
+            user_id=stored.user.id,
+            username=stored.user.username,
+            session=pair.session_id,
+            amr=list(amr),
         )
         return dataclasses.replace(pair, device_token=device)
 
@@ -252,7 +321,9 @@ class AuthService:
                     session=record.session_id,
                 )
                 raise InvalidGrant("the refresh token was already used")
-        stored, pair = await self._continue_session(record.user_id, record.session_id, now=now)
+        stored, pair = await self._continue_session(
+            record.user_id, record.session_id, now=now, amr=record.amr, context=context
+        )
         await self._events.record(
             "authn_token_created",
             context=context,
@@ -388,6 +459,10 @@ class AuthService:
         await self._revoke_sessions(session_ids, now=now)
         return len(session_ids)
 
+    async def end_sessions(self, session_ids: list[str]) -> None:
+        """End sessions: their access and refresh tokens die at once, on every instance."""
+        await self._revoke_sessions(session_ids, now=self._clock.now())
+
     # -- helpers ---------------------------------------------------------------
 
     def _session_mark_expiry(self, now: float) -> float:
@@ -412,7 +487,9 @@ class AuthService:
             [Revocation(f"{SESSION_PREFIX}{sid}", 0, expires_at) for sid in session_ids]
         )
 
-    async def _open_session(self, stored: StoredUser) -> TokenPair | None:
+    async def _open_session(
+        self, stored: StoredUser, *, amr: tuple[str, ...], context: RequestContext | None
+    ) -> TokenPair | None:
         """A new session for ``stored``, or ``None`` if its credential version
         moved on since it was read (read it again and retry)."""
         now = self._clock.now()
@@ -425,11 +502,20 @@ class AuthService:
             digest=digest_opaque_token(refresh),
             now=now,
             expires_at=now + self._refresh_ttl,
+            amr=amr,
+            ip=context.ip if context else None,
+            user_agent=context.user_agent if context else None,
         )
-        return self._pair(stored, session_id, refresh) if opened else None
+        return self._pair(stored, session_id, refresh, amr) if opened else None
 
     async def _continue_session(
-        self, user_id: int, session_id: str, *, now: float
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        now: float,
+        amr: tuple[str, ...],
+        context: RequestContext | None,
     ) -> tuple[StoredUser, TokenPair]:
         """The next pair of a session, signed with the user as it is now."""
         for _ in range(_SESSION_ATTEMPTS):
@@ -444,18 +530,23 @@ class AuthService:
                 digest=digest_opaque_token(refresh),
                 now=now,
                 expires_at=now + self._refresh_ttl,
+                ip=context.ip if context else None,
+                user_agent=context.user_agent if context else None,
             )
             if outcome == "added":
-                return stored, self._pair(stored, session_id, refresh)
+                return stored, self._pair(stored, session_id, refresh, amr)
             if outcome == "revoked":
                 break
         raise InvalidGrant("the refresh token is invalid")
 
-    def _pair(self, stored: StoredUser, session_id: str, refresh: str) -> TokenPair:
+    def _pair(
+        self, stored: StoredUser, session_id: str, refresh: str, amr: tuple[str, ...]
+    ) -> TokenPair:
         access = self._codec.issue(
             user_id=stored.user.id,
             session_id=session_id,
             permissions=stored.user.permissions,
             version=stored.token_version,
+            amr=amr,
         )
         return TokenPair(access, refresh, self._codec.ttl, stored.user.id, session_id)

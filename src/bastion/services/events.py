@@ -47,6 +47,13 @@ EVENT_TYPES = frozenset(
         "user_email_verified",
         "user_email_change_request",
         "user_updated",
+        # Round 2, multi-factor authentication and passkeys (mfa).
+        "mfa_enabled",
+        "mfa_disabled",
+        "authn_mfa_fail",
+        "authn_recovery_code_used",
+        "passkey_added",
+        "passkey_removed",
     }
 )
 #: Events held in memory while the database catches up; beyond it, ``record``

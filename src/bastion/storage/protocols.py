@@ -58,6 +58,8 @@ class RefreshRecord:
         expires_at: Epoch seconds.
         used_at: When it was exchanged, or ``None`` while unspent.
         session_revoked: Whether its whole family is dead.
+        amr: How the session was authenticated (RFC 8176), carried into
+            every access token the family yields.
     """
 
     session_id: str
@@ -65,6 +67,7 @@ class RefreshRecord:
     expires_at: float
     used_at: float | None
     session_revoked: bool
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +198,14 @@ class SessionStore(Protocol):
         digest: str,
         now: float,
         expires_at: float,
+        amr: Sequence[str] = (),
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> bool:
-        """Open a session with its first refresh token, in a transaction that
-        first checks (and locks) the user's credential version: ``False``,
-        nothing stored, if it is no longer ``credential_version`` or the user
-        is gone."""
+        """Open a session with its first refresh token, its ``amr`` and client,
+        in a transaction that first checks (and locks) the user's credential
+        version: ``False``, nothing stored, if it is no longer
+        ``credential_version`` or the user is gone."""
         ...
 
     async def find(self, digest: str) -> RefreshRecord | None:
@@ -219,9 +225,11 @@ class SessionStore(Protocol):
         digest: str,
         now: float,
         expires_at: float,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> TokenOutcome:
         """Add the next refresh token of a live family, checking the user's
-        credential version as :meth:`create` does."""
+        credential version as :meth:`create` does; note when and from where."""
         ...
 
     async def revoke(self, session_ids: Sequence[str], *, now: float, expires_at: float) -> None:

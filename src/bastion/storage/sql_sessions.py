@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import and_, insert, select, update
@@ -47,13 +48,23 @@ class SqlSessionStore:
         digest: str,
         now: float,
         expires_at: float,
+        amr: Sequence[str] = (),
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> bool:
         async with self._engine.begin() as conn:
             if not await _lock_if_current(conn, user_id, credential_version):
                 return False
             await conn.execute(
                 insert(sessions).values(
-                    id=session_id, user_id=user_id, created_at=now, expires_at=expires_at
+                    id=session_id,
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                    last_used_at=now,
+                    amr=json.dumps(list(amr)),
+                    ip=ip,
+                    user_agent=user_agent,
                 )
             )
             await conn.execute(
@@ -72,6 +83,7 @@ class SqlSessionStore:
                 refresh_tokens.c.expires_at,
                 refresh_tokens.c.used_at,
                 sessions.c.revoked_at,
+                sessions.c.amr,
             )
             .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
             .where(refresh_tokens.c.digest == digest)
@@ -86,6 +98,7 @@ class SqlSessionStore:
             expires_at=float(row.expires_at),
             used_at=row.used_at,
             session_revoked=row.revoked_at is not None,
+            amr=tuple(json.loads(row.amr or "[]")),
         )
 
     @guarded
@@ -110,16 +123,19 @@ class SqlSessionStore:
         digest: str,
         now: float,
         expires_at: float,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> TokenOutcome:
         async with self._engine.begin() as conn:
             if not await _lock_if_current(conn, user_id, credential_version):
                 return "stale"
             # Refresh slides the session's end along with its newest token,
             # unless the session was ended meanwhile.
+            # The session list shows where and when it was last used.
             slid = await conn.execute(
                 update(sessions)
                 .where(and_(sessions.c.id == session_id, sessions.c.revoked_at.is_(None)))
-                .values(expires_at=expires_at)
+                .values(expires_at=expires_at, last_used_at=now, ip=ip, user_agent=user_agent)
             )
             if slid.rowcount != 1:
                 return "revoked"

@@ -64,6 +64,11 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    # Revision 0004 (mfa): what the session list shows.
+    Column("last_used_at", Float, nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("amr", String(64), nullable=False, server_default="[]"),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -160,4 +165,58 @@ onetime_tokens = Table(
     Column("used_at", Float, nullable=True),
     Index("ix_onetime_tokens_user_id_purpose", "user_id", "purpose"),
     Index("ix_onetime_tokens_expires_at", "expires_at"),
+)
+
+# -- revision 0004: multi-factor authentication and passkeys -------------------
+
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # AES-GCM ciphertext of the shared secret, never the secret itself.
+    Column("secret", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # Null while the enrolment is pending.
+    Column("confirmed_at", Float, nullable=True),
+    # The highest time step accepted so far: a code is good at most once.
+    Column("last_step", BigInteger, nullable=False, server_default="-1"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # base64url, as the browser sends it; at most 1023 bytes raw (WebAuthn §5.4.3).
+    Column("credential_id", String(1400), nullable=False, unique=True),
+    Column("public_key", Text, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("user_handle", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("backed_up", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    # A digest of the mfa_token or of the WebAuthn challenge, never the value.
+    Column("key", String(96), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Index("ix_mfa_challenges_expires_at", "expires_at"),
 )

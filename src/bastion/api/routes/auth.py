@@ -10,8 +10,15 @@ from starlette.datastructures import FormData
 
 from bastion.api.context import request_context
 from bastion.api.errors import oauth_error_response, token_error_response
+from bastion.api.routes.grants import MFA_GRANT, PASSKEY_GRANT, extension_grants
 from bastion.api.schemas import TokenOut
-from bastion.errors import BastionError, InvalidCredentials, InvalidGrant, Throttled
+from bastion.errors import (
+    BastionError,
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRequest,
+    Throttled,
+)
 from bastion.types import Principal, TokenPair
 
 if TYPE_CHECKING:
@@ -27,7 +34,10 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
                 "type": "object",
                 "required": ["grant_type"],
                 "properties": {
-                    "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+                    "grant_type": {
+                        "type": "string",
+                        "enum": ["password", "refresh_token", MFA_GRANT, PASSKEY_GRANT],
+                    },
                     "username": {"type": "string"},
                     "password": {"type": "string", "format": "password"},
                     "refresh_token": {"type": "string"},
@@ -35,6 +45,10 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
                         "type": "string",
                         "description": "The device_token of an earlier login of this account",
                     },
+                    "mfa_token": {"type": "string"},
+                    "otp": {"type": "string"},
+                    "recovery_code": {"type": "string"},
+                    "webauthn": {"type": "string", "description": "assertion JSON text"},
                 },
             }
         }
@@ -83,6 +97,7 @@ def build_router(auth: Bastion) -> APIRouter:
     """The ``/auth`` routes."""
     router = APIRouter(tags=["auth"])
     service = auth.container.auth_service
+    extensions = extension_grants(auth)
 
     @router.post(
         "/auth/token",
@@ -121,6 +136,8 @@ def build_router(auth: Bastion) -> APIRouter:
                 if not refresh_token:
                     return oauth_error_response("invalid_request", "refresh_token is required")
                 pair = await service.refresh_grant(refresh_token, context=context)
+            elif grant_type in extensions:
+                pair = await extensions[grant_type](lambda name: _single(form, name), context)
             elif grant_type is None:
                 return oauth_error_response("invalid_request", "grant_type is required")
             else:
@@ -131,6 +148,8 @@ def build_router(auth: Bastion) -> APIRouter:
             if grant_type == "password":
                 auth.metrics.logins.labels("failure").inc()
             return oauth_error_response("invalid_grant", exc.message)
+        except (InvalidRequest, ValueError) as exc:
+            return oauth_error_response("invalid_request", str(exc))
         except Throttled as exc:
             auth.metrics.logins.labels("throttled").inc()
             return token_error_response(exc)
