@@ -29,7 +29,7 @@ MAX_EMAIL_LENGTH = 254
 #: always passes the 8 KiB verify limit (``security.tokens.MAX_TOKEN_BYTES``):
 #: 50 names of 64 characters are 3,351 bytes of JSON, 4,468 in base64url;
 #: with the other claims (issuer and audience at their 255-character maximum),
-#: the header and an ES256 signature the worst case stays near 5.8 KiB, which
+#: the header and an ES256 signature the worst case is 5,500 bytes, which
 #: leaves room for claims to come (``amr``). tests/api/test_permission_bounds.py
 #: issues and verifies exactly that worst case.
 MAX_PERMISSIONS = 50

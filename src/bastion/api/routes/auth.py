@@ -28,11 +28,16 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
                 "required": ["grant_type"],
                 "properties": {
                     "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-                    "username": {"type": "string"},
-                    "password": {"type": "string", "format": "password"},
-                    "refresh_token": {"type": "string"},
+                    "username": {"type": "string", "maxLength": _MAX_FIELD},
+                    "password": {"type": "string", "format": "password", "maxLength": _MAX_FIELD},
+                    "refresh_token": {"type": "string", "maxLength": _MAX_FIELD},
                 },
-            }
+            },
+            "example": {
+                "grant_type": "password",
+                "username": "alice",
+                "password": "correct horse battery staple",
+            },
         }
     },
 }
