@@ -23,7 +23,7 @@ from tests.conftest import ServerFactory, login
 
 SEED = 20261201
 #: Cases per operation and phase (Schemathesis' --max-examples).
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 #: The whole run must end well within the budget of the suite.
 TIMEOUT = 300
 ADMIN = "st_contract_admin"
