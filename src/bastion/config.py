@@ -62,11 +62,12 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "EdDSA", "ES256"] = "HS256"
     """Signing algorithm of access tokens. Asymmetric ones publish a JWKS."""
 
-    issuer: str = Field(default="bastion", min_length=1)
-    """``iss`` claim put in and demanded of access tokens."""
+    issuer: str = Field(default="bastion", min_length=1, max_length=255)
+    """``iss`` claim put in and demanded of access tokens (at most 255
+    characters, so a token stays under the 8 KiB verify limit)."""
 
-    audience: str = Field(default="bastion", min_length=1)
-    """``aud`` claim put in and demanded of access tokens."""
+    audience: str = Field(default="bastion", min_length=1, max_length=255)
+    """``aud`` claim put in and demanded of access tokens (at most 255 characters)."""
 
     access_token_ttl: int = Field(default=900, ge=30, le=86_400)
     """Access token lifetime in seconds."""

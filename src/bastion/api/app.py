@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Security
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope
@@ -28,6 +28,7 @@ from bastion.api.middleware.headers import SecurityHeaders
 from bastion.api.middleware.probes import HealthShortcut
 from bastion.api.middleware.proxywarning import remedy
 from bastion.api.middleware.ratelimit import RateLimit
+from bastion.api.openapi import RouteTraits, install_openapi
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
@@ -92,6 +93,8 @@ class Bastion:
         self.container.events.on_drop = self.metrics.events_dropped.inc
         #: Dependencies that demand a bearer token, for the OpenAPI document.
         self._token_dependencies: set[Callable[..., Any]] = {self.principal, self.current_user}
+        #: Dependencies that demand a permission (403 in the OpenAPI document).
+        self._permission_dependencies: set[Callable[..., Any]] = set()
 
     # -- dependencies ----------------------------------------------------------
 
@@ -101,7 +104,7 @@ class Bastion:
         The token was verified by ``AuthenticationMiddleware``; this only reads
         the outcome, so it declares no ``HTTPBearer`` sub-dependency (which
         would cost every request a second parse). The OpenAPI document still
-        marks the routes that use it as bearer-protected (``_document_bearer``).
+        marks the routes that use it as bearer-protected (``api/openapi.py``).
         """
         return self._principal_of(request)
 
@@ -151,6 +154,7 @@ class Bastion:
             return principal
 
         self._token_dependencies.add(check)
+        self._permission_dependencies.add(check)
         return check
 
     def require_mfa(self) -> Callable[..., Awaitable[Principal]]:
@@ -205,7 +209,12 @@ class Bastion:
             event_routes.build_router(self),
         ):
             app.include_router(router, prefix=prefix)
-        self._document_bearer(app)
+        install_openapi(
+            app,
+            traits_of=self._traits,
+            token_path=f"{prefix}/auth/token",
+            password_min_length=self.settings.password_min_length,
+        )
         install_error_handlers(app)
         self._add_middleware(
             app, prefix=prefix, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json")
@@ -248,39 +257,17 @@ class Bastion:
             remedy=remedy(peer),
         )
 
-    def _needs_token(self, dependant: Dependant) -> bool:
+    def _needs(self, dependant: Dependant, calls: set[Callable[..., Any]]) -> bool:
         return any(
-            dependency.call in self._token_dependencies or self._needs_token(dependency)
+            dependency.call in calls or self._needs(dependency, calls)
             for dependency in dependant.dependencies
         )
 
-    def _document_bearer(self, app: FastAPI) -> None:
-        """Mark routes that need a token as ``HTTPBearer``-secured in OpenAPI."""
-        generate = app.openapi
-
-        def openapi() -> dict[str, Any]:
-            if app.openapi_schema:
-                return app.openapi_schema
-            schema = generate()
-            components = schema.setdefault("components", {})
-            components.setdefault("securitySchemes", {})["HTTPBearer"] = {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An access token from POST /auth/token",
-            }
-            for context in iter_route_contexts(app.routes):
-                route = context.route
-                if not isinstance(route, APIRoute) or not self._needs_token(route.dependant):
-                    continue
-                operations = schema.get("paths", {}).get(context.path_format, {})
-                for method in context.methods or ():
-                    operation = operations.get(method.lower())
-                    if operation is not None:
-                        operation.setdefault("security", [{"HTTPBearer": []}])
-            app.openapi_schema = schema
-            return schema
-
-        app.openapi = openapi  # type: ignore[method-assign]
+    def _traits(self, route: APIRoute) -> RouteTraits:
+        return RouteTraits(
+            needs_token=self._needs(route.dependant, self._token_dependencies),
+            needs_permission=self._needs(route.dependant, self._permission_dependencies),
+        )
 
     def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
         # CORS (when configured) answers preflights inside the edge, so they

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bastion.api.ratelimit_headers import as_text, throttle_headers
 from bastion.errors import (
@@ -164,15 +166,71 @@ async def _bastion_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _clean_validation_errors(exc.errors())}, status_code=422)
+    errors = exc.errors()
+    if any(tuple(error.get("loc", ()))[:1] == ("path",) for error in errors):
+        shadowed = _shadowed_route_methods(request)
+        if shadowed:
+            return JSONResponse(
+                {"detail": "Method Not Allowed"},
+                status_code=405,
+                headers={"Allow": ", ".join(shadowed)},
+            )
+    return JSONResponse({"detail": _clean_validation_errors(errors)}, status_code=422)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _matching_methods(request: Request) -> list[tuple[int, set[str]]]:
+    """(path parameters, methods) of every route whose path matches the request."""
+    matching: list[tuple[int, set[str]]] = []
+    for context in iter_route_contexts(request.app.router.routes):
+        methods = context.methods
+        if methods and context.matches(request.scope)[0] is not Match.NONE:
+            matching.append(((context.path_format or "").count("{"), set(methods)))
+    return matching
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers for this request's path (RFC 9110 §15.5.6).
+
+    Starlette's 405 names only the first route whose path matched, so
+    ``OPTIONS /users`` said ``Allow: POST`` although ``GET /users`` exists. Of
+    the routes that match, those with the fewest path parameters count: a
+    literal path (``/users/me``) shadows a pattern that also matches it
+    (``/users/{user_id}``).
+    """
+    matching = _matching_methods(request)
+    if not matching:
+        return []
+    fewest = min(count for count, _ in matching)
+    return sorted(set().union(*(methods for count, methods in matching if count == fewest)))
+
+
+def _shadowed_route_methods(request: Request) -> list[str]:
+    """The methods of a literal path the request fell through to a pattern from.
+
+    ``DELETE /users/me`` matches no method of ``/users/me`` and so reaches
+    ``DELETE /users/{user_id}``, whose path validation refuses ``me``. The
+    client asked ``/users/me`` for a method it does not have: that is a 405
+    with ``/users/me``'s ``Allow``, not a 422 about a user id.
+    """
+    route = request.scope.get("route")
+    handled_with = (getattr(route, "path_format", "") or "").count("{")
+    matching = _matching_methods(request)
+    if not matching or min(count for count, _ in matching) >= handled_with:
+        return []
+    return allowed_methods(request)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = allowed_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
     return JSONResponse(
-        {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers or None
+        {"detail": exc.detail}, status_code=exc.status_code, headers=headers or None
     )
 
 

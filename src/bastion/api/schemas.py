@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
 
+from bastion.security.policy import MAX_PASSWORD_LENGTH
 from bastion.storage.protocols import SecurityEvent
 from bastion.types import User, utc
 
 #: SPEC: the whole string, ASCII only. ``re.ASCII`` keeps ``\w``-style
 #: look-alikes out; ``fullmatch`` refuses a trailing newline that ``$`` allows.
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{3,20}", re.ASCII)
-PERMISSION_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,64}", re.ASCII)
 MAX_EMAIL_LENGTH = 254
+#: A user's permissions are bounded so that the access token carrying them
+#: always passes the 8 KiB verify limit (``security.tokens.MAX_TOKEN_BYTES``):
+#: 50 names of 64 characters are 3,351 bytes of JSON, 4,468 in base64url;
+#: with the other claims (issuer and audience at their 255-character maximum),
+#: the header and an ES256 signature the worst case is 5,500 bytes, which
+#: leaves room for claims to come (``amr``). tests/api/test_permission_bounds.py
+#: issues and verifies exactly that worst case.
+MAX_PERMISSIONS = 50
+MAX_PERMISSION_LENGTH = 64
+PERMISSION_PATTERN = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_PERMISSION_LENGTH}}}", re.ASCII)
+#: Strict ISO 8601 date-times for query parameters: a date, optionally a time
+#: and an offset. Pydantic alone would also take ``0.5`` as a Unix time.
+ISO_DATETIME_PATTERN = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[Tt ](\d{2}:\d{2})(?::(\d{2})([.,]\d{1,9})?)?"
+    r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.ASCII,
+)
 
 
 def _username(value: str) -> str:
@@ -45,12 +70,53 @@ def _permission(value: str) -> str:
     return value
 
 
-Username = Annotated[StrictStr, AfterValidator(_username)]
-Email = Annotated[StrictStr, AfterValidator(_email)]
-Permission = Annotated[StrictStr, AfterValidator(_permission)]
-#: Length rules live in the password policy (configurable, with reason codes);
-#: the schema only bounds the work done before it runs.
-Password = Annotated[StrictStr, Field(max_length=4096)]
+def _iso_datetime(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    match = ISO_DATETIME_PATTERN.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+    date, hours, seconds, fraction, offset = match.groups()
+    if hours is None:
+        return datetime.fromisoformat(date)
+    # RFC 3339 §5.6 admits a leap second (:60); Python's datetime does not.
+    leap = seconds == "60"
+    text = f"{date}T{hours}:{'59' if leap else seconds or '00'}{(fraction or '')[:7]}"
+    parsed = datetime.fromisoformat(text.replace(",", ".") + (offset or "").upper())
+    return parsed + timedelta(seconds=1) if leap else parsed
+
+
+Username = Annotated[
+    StrictStr,
+    AfterValidator(_username),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9_]{3,20}$", "minLength": 3, "maxLength": 20}),
+]
+Email = Annotated[
+    StrictStr,
+    AfterValidator(_email),
+    Field(json_schema_extra={"format": "email", "maxLength": MAX_EMAIL_LENGTH}),
+]
+Permission = Annotated[
+    StrictStr,
+    AfterValidator(_permission),
+    Field(
+        json_schema_extra={
+            "pattern": f"^[A-Za-z0-9_.:-]{{1,{MAX_PERMISSION_LENGTH}}}$",
+            "minLength": 1,
+            "maxLength": MAX_PERMISSION_LENGTH,
+        }
+    ),
+]
+#: Length rules live in the password policy (configurable, with reason codes:
+#: ``password_too_long`` rather than a generic ``string_too_long``), so the
+#: parser only bounds the work done before it runs; the document states the
+#: policy's real maximum (the minimum is set from the settings in api/openapi.py).
+Password = Annotated[
+    StrictStr,
+    Field(max_length=4096, json_schema_extra={"maxLength": MAX_PASSWORD_LENGTH}),
+]
+#: A query parameter in strict ISO 8601; without an offset it means UTC.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
 
 
 class _Strict(BaseModel):
@@ -60,6 +126,19 @@ class _Strict(BaseModel):
 class UserCreate(_Strict):
     """Registration. Unknown fields (``permissions``!) are refused."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "alice",
+                    "email": "alice@example.com",
+                    "age": 30,
+                    "password": "correct horse battery staple",
+                }
+            ]
+        }
+    )
+
     username: Username
     email: Email
     age: Annotated[StrictInt, Field(ge=13, le=120)]
@@ -67,13 +146,28 @@ class UserCreate(_Strict):
 
 
 class PermissionsUpdate(_Strict):
-    """The complete new permission set of a user."""
+    """The complete new permission set of a user (duplicates count once)."""
 
-    permissions: Annotated[list[Permission], Field(max_length=100)]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"permissions": ["reports:read", "users:read"]}]}
+    )
+
+    permissions: Annotated[list[Permission], Field(max_length=MAX_PERMISSIONS)]
 
 
 class PasswordChange(_Strict):
     """A password change by the signed-in user."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery staple",
+                    "new_password": "a longer passphrase nobody guesses",
+                }
+            ]
+        }
+    )
 
     current_password: Password
     new_password: Password

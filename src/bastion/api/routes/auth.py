@@ -38,19 +38,25 @@ _TOKEN_REQUEST_BODY: dict[str, Any] = {
                         "type": "string",
                         "enum": ["password", "refresh_token", MFA_GRANT, PASSKEY_GRANT],
                     },
-                    "username": {"type": "string"},
-                    "password": {"type": "string", "format": "password"},
-                    "refresh_token": {"type": "string"},
+                    "username": {"type": "string", "maxLength": _MAX_FIELD},
+                    "password": {"type": "string", "format": "password", "maxLength": _MAX_FIELD},
+                    "refresh_token": {"type": "string", "maxLength": _MAX_FIELD},
                     "device_token": {
                         "type": "string",
+                        "maxLength": _MAX_FIELD,
                         "description": "The device_token of an earlier login of this account",
                     },
-                    "mfa_token": {"type": "string"},
-                    "otp": {"type": "string"},
-                    "recovery_code": {"type": "string"},
+                    "mfa_token": {"type": "string", "maxLength": _MAX_FIELD},
+                    "otp": {"type": "string", "maxLength": _MAX_FIELD},
+                    "recovery_code": {"type": "string", "maxLength": _MAX_FIELD},
                     "webauthn": {"type": "string", "description": "assertion JSON text"},
                 },
-            }
+            },
+            "example": {
+                "grant_type": "password",
+                "username": "alice",
+                "password": "correct horse battery staple",
+            },
         }
     },
 }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from bastion.api.schemas import EventOut, EventsPage
+from bastion.api.schemas import EventOut, EventsPage, IsoDateTime
 from bastion.errors import ValidationFailed
 from bastion.services.events import EVENT_TYPES
 from bastion.storage.protocols import EventQuery
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bastion.api.app import Bastion
 
 _MAX_ID = 2**63 - 1
+_TIME = "ISO 8601 date-time (`2026-01-31T12:00:00Z`); without an offset it is UTC"
 
 
 def encode_cursor(event_id: int) -> str:
@@ -64,10 +65,10 @@ def build_router(auth: Bastion) -> APIRouter:
         responses={401: {}, 403: {}},
     )
     async def list_events(
-        type: Annotated[str | None, Query(max_length=40)] = None,
+        type: Annotated[str | None, Query(json_schema_extra={"enum": sorted(EVENT_TYPES)})] = None,
         user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Annotated[IsoDateTime | None, Query(description=_TIME)] = None,
+        until: Annotated[IsoDateTime | None, Query(description=_TIME)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=64)] = None,
     ) -> EventsPage:
