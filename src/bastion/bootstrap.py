@@ -23,6 +23,7 @@ from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
 from bastion.security.tokens import AccessTokenCodec
 from bastion.services.auth import AuthService
+from bastion.services.browser_sessions import BrowserSessionService
 from bastion.services.events import EventRecorder
 from bastion.services.passwords import PasswordService
 from bastion.services.throttle import (
@@ -39,6 +40,7 @@ from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import is_current, upgrade
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
+from bastion.storage.sql_browser_sessions import SqlBrowserSessionStore
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
@@ -106,6 +108,7 @@ class Container:
     rate_store: RateLimitStore
     local_rate_store: MemoryRateLimitStore
     rules: RateRules
+    browser_sessions: BrowserSessionService
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
@@ -310,4 +313,5 @@ def build(
         events=events,
         user_service=user_service,
         auth_service=auth_service,
+        browser_sessions=BrowserSessionService(SqlBrowserSessionStore(engine), clock),
     )

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``/metrics`` to anyone; otherwise it needs ``admin``."""
 
+    web: bool = True
+    """Serve the web pages (``/account``, ``/admin``); ``false``: the JSON API only."""
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:

@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope
 
 from bastion.api.context import request_context
-from bastion.api.errors import install_error_handlers
+from bastion.api.errors import install_error_handlers, status_of
 from bastion.api.metrics import Metrics
 from bastion.api.middleware.authentication import (
     STATE_AUTH_ERROR,
@@ -30,6 +30,7 @@ from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
 from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
+from bastion.api.schemas import PermissionsUpdate, UserCreate
 from bastion.bootstrap import Container, build
 from bastion.config import Settings
 from bastion.errors import Forbidden, InvalidToken, MissingToken
@@ -38,6 +39,7 @@ from bastion.security.clientip import ClientResolver
 from bastion.security.headers import SecurityHeadersPolicy
 from bastion.storage.protocols import RateRule
 from bastion.types import Clock, Principal, User
+from bastion.web import PageHooks, mount_pages, page_prefixes
 
 #: Declared for the OpenAPI document ("Authorize" in the docs); the token is
 #: verified by ``AuthenticationMiddleware``.
@@ -140,10 +142,15 @@ class Bastion:
             event_routes.build_router(self),
         ):
             app.include_router(router, prefix=prefix)
+        if self.settings.web:
+            mount_pages(app, self.container, self._page_hooks(), prefix=prefix)
         self._document_bearer(app)
         install_error_handlers(app)
         self._add_middleware(
-            app, prefix=prefix, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json")
+            app,
+            prefix=prefix,
+            docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json"),
+            page_prefixes=page_prefixes(prefix) if self.settings.web else (),
         )
         original = app.router.lifespan_context
 
@@ -163,6 +170,19 @@ class Bastion:
                 await self.shutdown()
 
         app.router.lifespan_context = lifespan
+
+    def _page_hooks(self) -> PageHooks:
+        """What the pages share with the API: the error map, the request
+        context, the schemas, the login metric."""
+        return PageHooks(
+            status_of=status_of,
+            context_of=request_context,
+            parse_registration=UserCreate.model_validate,
+            parse_permissions=lambda names: tuple(
+                sorted(set(PermissionsUpdate(permissions=names).permissions))
+            ),
+            on_login=lambda outcome: self.metrics.logins.labels(outcome).inc(),
+        )
 
     async def _rate_limited(self, scope: Scope, rule: RateRule) -> None:
         await self.container.events.record(
@@ -208,7 +228,14 @@ class Bastion:
 
         app.openapi = openapi  # type: ignore[method-assign]
 
-    def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
+    def _add_middleware(
+        self,
+        app: FastAPI,
+        *,
+        prefix: str,
+        docs_prefixes: tuple[str, ...],
+        page_prefixes: tuple[str, ...] = (),
+    ) -> None:
         # Added innermost first: the last one added runs first.
         app.add_middleware(
             AuthenticationMiddleware, authenticate=self.container.auth_service.authenticate
@@ -242,6 +269,7 @@ class Bastion:
             SecurityHeadersMiddleware,
             policy=SecurityHeadersPolicy(self.settings.x_xss_protection),
             docs_prefixes=docs_prefixes,
+            page_prefixes=page_prefixes,
         )
 
     async def startup(self) -> None:

@@ -16,6 +16,7 @@ class SecurityHeadersMiddleware:
         app: The wrapped application.
         policy: Which headers to add.
         docs_prefixes: Paths that get the docs CSP instead of the API one.
+        page_prefixes: Paths that get the web pages' CSP.
     """
 
     def __init__(
@@ -23,9 +24,13 @@ class SecurityHeadersMiddleware:
         app: ASGIApp,
         policy: SecurityHeadersPolicy,
         docs_prefixes: tuple[str, ...] = ("/docs", "/openapi.json"),
+        page_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.docs_prefixes = docs_prefixes
+        self.page_prefixes = page_prefixes
+        self._page = policy.page_headers()
+        self._page_names = frozenset(name for name, _ in self._page) | _STRIP
         self._api = policy.api_headers()
         self._docs = policy.docs_headers()
         self._hsts = policy.hsts_headers()
@@ -39,6 +44,8 @@ class SecurityHeadersMiddleware:
             return
         if scope["path"].startswith(self.docs_prefixes):
             extra, names = self._docs, self._docs_names
+        elif self.page_prefixes and scope["path"].startswith(self.page_prefixes):
+            extra, names = self._page, self._page_names
         else:
             extra, names = self._api, self._api_names
 
