@@ -75,6 +75,8 @@ class PageClient:
         form = dict(data)
         if csrf_from is not None:
             page = await self.get(csrf_from)
+            if page.status_code == 303:  # signed in already: the session's token
+                page = await self.get(page.headers["location"])
             form["csrf"] = csrf_of(page.text)
         sent = {"Origin": self.origin, "Sec-Fetch-Site": "same-origin"} if same_origin else {}
         sent.update(headers or {})

@@ -262,9 +262,13 @@ class Site:
         """
         if not same_origin(request.headers):
             raise PageError(403, "This request did not come from this site's own pages.")
+        expired = PageError(
+            403, "The form has expired or was not sent from this site. Reload and try again."
+        )
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            raise PageError(400, "The form was not sent as a form.")
+            # Our forms are urlencoded; anything else carries no token of ours.
+            raise expired
         try:
             form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
         except Exception as exc:
@@ -272,9 +276,7 @@ class Site:
         secret = viewer.session.token if viewer else request.cookies.get(ANON_COOKIE)
         sent = form.get("csrf")
         if not csrf_matches(secret, sent if isinstance(sent, str) else None):
-            raise PageError(
-                403, "The form has expired or was not sent from this site. Reload and try again."
-            )
+            raise expired
         return form
 
     @staticmethod
