@@ -158,7 +158,7 @@ async def test_a_wrong_password_shows_one_message_and_records_a_failure(
             {"username": name, "password": "wrong" * 4},
             csrf_from="/account/login",
         )
-        assert response.status_code == 400
+        assert response.status_code == 200  # a form shown again (site.FORM_ERROR)
         assert "Invalid username or password." in response.text
         assert "wrongwrong" not in response.text
     assert (await event_types(server)).count("authn_login_fail") == 2
@@ -178,7 +178,8 @@ async def test_registration_errors_are_shown_without_echoing_the_password(
         },
         csrf_from="/account/register",
     )
-    assert response.status_code == 422
+    assert response.status_code == 200
+    assert "The account was not created" in response.text
     assert "short secret" not in response.text
     assert 'aria-invalid="true"' in response.text
 
@@ -225,7 +226,7 @@ async def test_the_admin_changes_permissions_and_deletes_a_user(
     assert response.status_code == 303
     assert "<code>reports:read</code>" in (await admin_pages.get("/admin/users?q=bob")).text
     bad = await admin_pages.post(f"{page}/permissions", {"permissions": "<b>"}, csrf_from=page)
-    assert bad.status_code == 422
+    assert "permission names are" in bad.text
     response = await admin_pages.post(f"{page}/delete", {}, csrf_from=page)
     assert response.status_code == 303
     assert (await admin_pages.get(page)).status_code == 404
@@ -264,7 +265,8 @@ async def test_events_filter_by_type_user_and_address_and_draw_a_chart(
     none = await admin_pages.get("/admin/events?ip=10.9.9.9")
     assert "No events." in none.text
     bad = await admin_pages.get("/admin/events?type=nope&since=yesterday")
-    assert bad.status_code == 422
+    assert "Unknown event type." in bad.text
+    assert "Not a date and time." in bad.text
 
 
 async def test_the_overview_counts_the_last_day(

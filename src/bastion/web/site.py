@@ -34,6 +34,12 @@ ANON_COOKIE = "__Host-bastion-anon"
 MAX_FORM_FIELDS = 30
 MAX_FIELD_LENGTH = 4096
 
+#: The status of a form shown again with its mistakes marked. It is a page
+#: that worked: a 4xx here would make Chromium log "Failed to load resource"
+#: to the console on every typo (SPEC: no console error on any page). What
+#: is refused outright keeps its status (403, 404, 429, 503).
+FORM_ERROR = 200
+
 STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

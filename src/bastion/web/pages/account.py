@@ -20,7 +20,7 @@ from bastion.errors import (
     ValidationFailed,
     WrongPassword,
 )
-from bastion.web.site import ANON_COOKIE, SESSION_COOKIE, Site, clear_cookie, set_cookie
+from bastion.web.site import ANON_COOKIE, FORM_ERROR, SESSION_COOKIE, Site, clear_cookie, set_cookie
 
 #: Notices a redirect may ask a page to show, by key: never text from the URL.
 NOTICES = {
@@ -88,7 +88,10 @@ def build_router(site: Site) -> APIRouter:
         target = site.local_target(site.field(form, "next"), site.url("/account"))
         if not username or not password:
             return login_form(
-                request, status=400, error="Enter your username and password.", username=username
+                request,
+                status=FORM_ERROR,
+                error="Enter your username and password.",
+                username=username,
             )
         context = site.context(request)
         try:
@@ -96,7 +99,7 @@ def build_router(site: Site) -> APIRouter:
         except InvalidCredentials:
             site.hooks.on_login("failure")
             return login_form(
-                request, status=400, error="Invalid username or password.", username=username
+                request, status=FORM_ERROR, error="Invalid username or password.", username=username
             )
         except Throttled as exc:
             site.hooks.on_login("throttled")
@@ -122,9 +125,10 @@ def build_router(site: Site) -> APIRouter:
 
     async def logout(request: Request) -> Response:
         viewer = await site.viewer(request)
+        # Checked first, signed in or not: a forged post is refused as such.
+        await site.form(request, viewer)
         if viewer is None:
             return RedirectResponse(site.url("/account/login"), status_code=303)
-        await site.form(request, viewer)
         await auth.logout(viewer.principal, context=site.context(request))
         await container.browser_sessions.end(viewer.session.token)
         response = RedirectResponse(site.url("/account/login?done=signed_out"), status_code=303)
@@ -184,8 +188,7 @@ def build_router(site: Site) -> APIRouter:
                     raise
                 errors = {getattr(exc, "field", "username"): exc.message}
         if errors:
-            status = 409 if any("taken" in m for m in errors.values()) else 422
-            return register_form(request, status=status, errors=errors, **values)
+            return register_form(request, status=FORM_ERROR, errors=errors, **values)
         return RedirectResponse(site.url("/account/login?done=registered"), status_code=303)
 
     # -- the profile -------------------------------------------------------------
@@ -218,7 +221,7 @@ def build_router(site: Site) -> APIRouter:
             return account_page_of(
                 request,
                 viewer,
-                status=422,
+                status=FORM_ERROR,
                 errors={"new_password_confirm": "The two new passwords differ."},
             )
         try:
@@ -230,11 +233,11 @@ def build_router(site: Site) -> APIRouter:
             )
         except WrongPassword as exc:
             return account_page_of(
-                request, viewer, status=400, errors={"current_password": exc.message}
+                request, viewer, status=FORM_ERROR, errors={"current_password": exc.message}
             )
         except ValidationFailed as exc:
             return account_page_of(
-                request, viewer, status=422, errors={"new_password": exc.message}
+                request, viewer, status=FORM_ERROR, errors={"new_password": exc.message}
             )
         return RedirectResponse(site.url("/account?done=password"), status_code=303)
 

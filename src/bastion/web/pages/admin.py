@@ -21,7 +21,7 @@ from bastion.services.events import EVENT_TYPES, EventCountQuery, EventQuery
 from bastion.types import User, utc
 from bastion.web.charts import Chart, stacked_bars
 from bastion.web.pages.account import validation_messages
-from bastion.web.site import PageError, Site, Viewer
+from bastion.web.site import FORM_ERROR, PageError, Site, Viewer
 
 #: What the overview charts (SPEC: logins, failures, throttles, rate limits).
 OVERVIEW_SERIES = (
@@ -197,7 +197,7 @@ def build_router(site: Site) -> APIRouter:
                 viewer,
                 user,
                 await user_events(user),
-                status=422,
+                status=FORM_ERROR,
                 errors={"permissions": message},
             )
         await users.set_permissions(
@@ -318,7 +318,7 @@ def build_router(site: Site) -> APIRouter:
                 "next_query": query_of_next,
             },
             viewer=viewer,
-            status=422 if errors else 200,
+            status=FORM_ERROR if errors else 200,
         )
 
     add("/admin", overview)

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bastion.errors import BastionError, ValidationFailed
 from bastion.types import RequestContext
-from bastion.web.site import Site
+from bastion.web.site import FORM_ERROR, Site
 
 
 @runtime_checkable
@@ -63,17 +63,23 @@ def build_router(site: Site, recovery: RecoveryPort) -> APIRouter:
         new = site.field(form, "new_password")
         if new != site.field(form, "new_password_confirm"):
             return site.render(
-                request, "account/reset.html", {"error": "The two passwords differ."}, status=422
+                request,
+                "account/reset.html",
+                {"error": "The two passwords differ."},
+                status=FORM_ERROR,
             )
         try:
             await recovery.reset_password(
                 site.field(form, "token"), new, context=site.context(request)
             )
         except ValidationFailed as exc:
-            return site.render(request, "account/reset.html", {"error": exc.message}, status=422)
+            return site.render(
+                request, "account/reset.html", {"error": exc.message}, status=FORM_ERROR
+            )
         except BastionError as exc:
-            status = site.hooks.status_of(exc)
-            return site.render(request, "account/reset.html", {"error": exc.message}, status=status)
+            return site.render(
+                request, "account/reset.html", {"error": exc.message}, status=FORM_ERROR
+            )
         return RedirectResponse(site.url("/account/login?done=password"), status_code=303)
 
     async def verify_page(request: Request) -> Response:
@@ -84,9 +90,8 @@ def build_router(site: Site, recovery: RecoveryPort) -> APIRouter:
         try:
             await recovery.verify_email(site.field(form, "token"), context=site.context(request))
         except BastionError as exc:
-            status = site.hooks.status_of(exc)
             values = {"error": exc.message, "done": False}
-            return site.render(request, "account/verify.html", values, status=status)
+            return site.render(request, "account/verify.html", values, status=FORM_ERROR)
         return site.render(request, "account/verify.html", {"error": None, "done": True})
 
     add("/account/forgot", forgot_page)
