@@ -77,7 +77,7 @@ async def test_the_chart_query_uses_the_type_and_time_index(
     )
     query = EventCountQuery(since=T0 + 100, width=60, buckets=24, types=("type_3", "type_4"))
     statement = (
-        "SELECT type, count(*) FROM events WHERE type IN ('type_3', 'type_4') "
+        "SELECT type, count(*) FROM events WHERE type IN ('type_3', 'type_4') "  # noqa: S608
         f"AND at >= {query.since} AND at < {query.until} GROUP BY type"
     )
     async with engine.connect() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,14 +37,17 @@ class FakeRecovery:
 
 async def serve(app: FastAPI) -> AsyncIterator[PageClient]:
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
-            yield PageClient(http)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http,
+    ):
+        yield PageClient(http)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", **UNLIMITED)
+    values: dict[str, Any] = {"data_dir": tmp_path / "data", **UNLIMITED}
+    return Settings(_env_file=None, **values)
 
 
 async def test_recovery_pages_are_absent_without_the_service(settings: Settings) -> None:

@@ -342,3 +342,23 @@ async def test_login_redirects_only_to_own_pages(server: RunningServer, pages: P
             csrf_from="/account/login",
         )
         assert response.headers["location"] == expected
+
+
+async def test_page_sign_ins_spend_the_login_budget(start_server: ServerFactory) -> None:
+    server = await start_server(login_rate_limit="2/minute")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        pages = PageClient(http)
+        for _ in range(2):
+            response = await pages.post(
+                "/account/login",
+                {"username": "a", "password": "b" * 20},
+                csrf_from="/account/login",
+            )
+            assert response.status_code == 200
+        response = await pages.post(
+            "/account/login", {"username": "a", "password": "b" * 20}, csrf_from="/account/login"
+        )
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) >= 1
+        assert "ratelimit-policy" in response.headers
+    assert "excess_rate_limit_exceeded" in await event_types(server)

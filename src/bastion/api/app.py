@@ -24,7 +24,7 @@ from bastion.api.middleware.authentication import (
 from bastion.api.middleware.bodylimit import BodyLimitMiddleware
 from bastion.api.middleware.context import STATE_USER_ID, RequestContextMiddleware
 from bastion.api.middleware.headers import SecurityHeadersMiddleware
-from bastion.api.middleware.ratelimit import RateLimitMiddleware
+from bastion.api.middleware.ratelimit import RateLimitMiddleware, limit_headers
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
 from bastion.api.routes import events as event_routes
@@ -182,6 +182,7 @@ class Bastion:
                 sorted(set(PermissionsUpdate(permissions=names).permissions))
             ),
             on_login=lambda outcome: self.metrics.logins.labels(outcome).inc(),
+            limit_headers=limit_headers,
         )
 
     async def _rate_limited(self, scope: Scope, rule: RateRule) -> None:

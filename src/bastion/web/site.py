@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bastion.bootstrap import Container
 from bastion.errors import BastionError, NotFound, Overloaded, Throttled, Unavailable
+from bastion.security.clientip import rate_limit_key
 from bastion.services.browser_sessions import BrowserSession, csrf_matches, csrf_token_for
 from bastion.types import ADMIN, Principal, RequestContext, User
 from bastion.web.guard import same_origin
@@ -103,6 +104,8 @@ class PageHooks:
         parse_permissions: The API's permission-list schema; the same.
         on_login: Counts a login outcome (``success``, ``failure``,
             ``throttled``) in the metrics.
+        limit_headers: ``Retry-After`` and the IETF RateLimit headers of a
+            refusal, from a rule and the limiter's decision.
     """
 
     status_of: Callable[[BastionError], int]
@@ -110,6 +113,7 @@ class PageHooks:
     parse_registration: Callable[[dict[str, Any]], Registration]
     parse_permissions: Callable[[list[str]], tuple[str, ...]]
     on_login: Callable[[str], None]
+    limit_headers: Callable[[Any, Any], list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +260,45 @@ class Site:
     def context(self, request: Request) -> RequestContext:
         """Who is asking, for security events."""
         return self.hooks.context_of(request)
+
+    async def limit(self, request: Request, rule_name: str) -> None:
+        """Spend the API's budget for the same action (``login``,
+        ``register``): the pages are no way around the tighter limits of
+        ``POST /auth/token`` and ``POST /users``.
+
+        Raises:
+            PageError: 429 with the rate-limit headers, or 503 when the
+                shared limiter is unreachable (these budgets fail closed).
+        """
+        container = self.container
+        rule = getattr(container.rules, rule_name)
+        context = self.context(request)
+        key = rate_limit_key(context.ip or "unknown")
+        try:
+            decision = await container.rate_store.hit(rule, key, container.clock.now())
+        except Unavailable as exc:
+            raise PageError(
+                503, "Sign-in is unavailable for a moment.", {"Retry-After": str(exc.retry_after)}
+            ) from exc
+        if decision.allowed:
+            return
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in self.hooks.limit_headers(rule, decision)
+        }
+        await container.events.record(
+            "excess_rate_limit_exceeded",
+            outcome="failure",
+            context=context,
+            rule=rule.name,
+            limit=f"{rule.limit}/{rule.window}s",
+            path=request.url.path[:200],
+        )
+        raise PageError(
+            429,
+            f"Too many attempts from your network. Try again in {headers['retry-after']} s.",
+            headers,
+        )
 
     # -- forms ------------------------------------------------------------------
 

@@ -86,6 +86,7 @@ def build_router(site: Site) -> APIRouter:
         username = site.field(form, "username")
         password = site.field(form, "password")
         target = site.local_target(site.field(form, "next"), site.url("/account"))
+        await site.limit(request, "login")
         if not username or not password:
             return login_form(
                 request,
@@ -153,6 +154,7 @@ def build_router(site: Site) -> APIRouter:
 
     async def register(request: Request) -> Response:
         form = await site.form(request, await site.viewer(request))
+        await site.limit(request, "register")
         values = {name: site.field(form, name) for name in ("username", "email", "age")}
         password = site.field(form, "password")
         errors: dict[str, str] = {}
