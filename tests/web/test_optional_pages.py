@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -12,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from bastion import Bastion, Settings
-from bastion.types import RequestContext
-from tests.conftest import UNLIMITED
+from bastion.types import Principal, RequestContext
+from tests.conftest import GOOD_PASSWORD, UNLIMITED
 from tests.web.conftest import PageClient
 
 
@@ -93,3 +94,65 @@ async def test_pages_mount_under_a_prefix(settings: Settings) -> None:
         assert 'href="/auth-service/static/bastion/bastion.css"' in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert (await pages.get("/auth-service/static/bastion/bastion.css")).status_code == 200
+
+
+class FakeSessions:
+    """Stands in for the session service of the sessions work."""
+
+    def __init__(self) -> None:
+        self.revoked: list[tuple[int, str]] = []
+
+    async def list_sessions(self, user_id: int, *, current: str | None = None) -> list[Any]:
+        row = SimpleNamespace(
+            id="other-session",
+            current=False,
+            created_at=1.0e9,
+            last_used_at=1.0e9,
+            ip="198.51.100.7",
+            user_agent="<b>agent</b>",
+        )
+        return [row]
+
+    async def revoke_session(
+        self,
+        user_id: int,
+        session_id: str,
+        *,
+        actor: Principal,
+        context: RequestContext | None = None,
+    ) -> None:
+        self.revoked.append((user_id, session_id))
+
+    async def revoke_all(
+        self, user_id: int, *, actor: Principal, context: RequestContext | None = None
+    ) -> None:
+        self.revoked.append((user_id, "*"))
+
+
+async def test_sessions_lists_and_revokes_when_the_service_exists(settings: Settings) -> None:
+    app = FastAPI()
+    auth = Bastion(settings)
+    fake = FakeSessions()
+    auth.container.session_service = fake  # type: ignore[attr-defined]
+    auth.install(app)
+    async for pages in serve(app):
+        await auth.container.user_service.register(
+            username="root",
+            email="r@example.com",
+            age=40,
+            password=GOOD_PASSWORD,
+            permissions=("admin",),
+        )
+        await pages.sign_in("root")
+        account = await pages.get("/account")
+        assert "198.51.100.7" in account.text
+        assert "&lt;b&gt;agent&lt;/b&gt;" in account.text
+        response = await pages.post(
+            "/account/sessions/other-session/revoke", {}, csrf_from="/account"
+        )
+        assert response.headers["location"] == "/account"
+        response = await pages.post(
+            "/admin/users/1/sessions/revoke", {}, csrf_from="/admin/users/1"
+        )
+        assert response.status_code == 303
+    assert fake.revoked == [(1, "other-session"), (1, "*")]

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.bootstrap import Container
-from bastion.web.pages import account, admin, recovery
+from bastion.web.pages import account, admin, recovery, sessions
 from bastion.web.site import PageHooks, Site
 
 __all__ = ["OPTIONAL_PAGES", "PageHooks", "mount_pages", "page_prefixes"]
@@ -38,13 +38,20 @@ def _recovery(site: Site, service: object) -> APIRouter:
     return recovery.build_router(site, service)
 
 
+def _sessions(site: Site, service: object) -> APIRouter:
+    if not isinstance(service, sessions.SessionsPort):
+        raise TypeError("the session service lacks the methods the pages call")
+    return sessions.build_router(site, service)
+
+
 #: The seam for the features other issues add: a module is mounted when the
-#: container has its service. Planned next (templates are in place):
-#: ``mfa`` (``mfa_service``: the login's second step, TOTP enrolment,
-#: passkeys) and ``sessions`` (``session_service``: the sessions list with
-#: revoke on /account and /admin/users/{id}).
+#: container has its service (an attribute of that name, not ``None``) and the
+#: service has the methods of the module's port protocol. Still to write:
+#: ``mfa`` (``mfa_service``): the login's second step (``login_mfa.html``),
+#: TOTP enrolment and passkeys (``account/_mfa.html``, ``passkey.js``).
 OPTIONAL_PAGES: tuple[OptionalPages, ...] = (
     OptionalPages("recovery", "recovery_service", _recovery),
+    OptionalPages("sessions", "session_service", _sessions),
 )
 
 
@@ -65,7 +72,7 @@ def mount_pages(app: FastAPI, container: Container, hooks: PageHooks, *, prefix:
         for pages in OPTIONAL_PAGES
         if getattr(container, pages.service, None) is not None
     ]
-    site = Site(container, hooks, prefix, frozenset(pages.name for pages, _ in optional))
+    site = Site(container, hooks, prefix, {pages.name: service for pages, service in optional})
     app.include_router(account.build_router(site))
     app.include_router(admin.build_router(site))
     for pages, service in optional:

@@ -176,7 +176,8 @@ class Site:
         container: The instance's services.
         hooks: What the API lends the pages.
         prefix: Where Bastion is mounted (``""`` at the root).
-        features: Optional page modules that are enabled (by name).
+        services: The services of the optional page modules that are
+            enabled, by feature name.
     """
 
     def __init__(
@@ -184,12 +185,13 @@ class Site:
         container: Container,
         hooks: PageHooks,
         prefix: str,
-        features: frozenset[str] = frozenset(),
+        services: dict[str, object] | None = None,
     ) -> None:
         self.container = container
         self.hooks = hooks
         self.prefix = prefix
-        self.features = features
+        self.services = dict(services or {})
+        self.features = frozenset(self.services)
         #: Every asset, read once: served from memory by name, so no request
         #: path ever reaches the file system.
         self.static = _load_static()
@@ -201,7 +203,9 @@ class Site:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = format_time
-        self.env.globals.update(base=prefix, static=f"{prefix}/static/bastion", features=features)
+        self.env.globals.update(
+            base=prefix, static=f"{prefix}/static/bastion", features=self.features
+        )
 
     def url(self, path: str) -> str:
         """An absolute path under the mount prefix."""

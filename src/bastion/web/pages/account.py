@@ -20,6 +20,7 @@ from bastion.errors import (
     ValidationFailed,
     WrongPassword,
 )
+from bastion.web.pages.sessions import session_rows
 from bastion.web.site import ANON_COOKIE, FORM_ERROR, SESSION_COOKIE, Site, clear_cookie, set_cookie
 
 #: Notices a redirect may ask a page to show, by key: never text from the URL.
@@ -195,9 +196,10 @@ def build_router(site: Site) -> APIRouter:
 
     # -- the profile -------------------------------------------------------------
 
-    def account_page_of(
+    async def account_page_of(
         request: Request, viewer: Any, *, status: int = 200, errors: dict[str, str] | None = None
     ) -> Response:
+        current = viewer.session.record.session_id
         return site.render(
             request,
             "account/account.html",
@@ -207,20 +209,21 @@ def build_router(site: Site) -> APIRouter:
                 "notice": notice_of(request),
                 "errors": errors or {},
                 "min_length": _min_length(site),
+                "sessions": await session_rows(site, viewer.user.id, current),
             },
             viewer=viewer,
             status=status,
         )
 
     async def account(request: Request) -> Response:
-        return account_page_of(request, await site.signed_in(request))
+        return await account_page_of(request, await site.signed_in(request))
 
     async def change_password(request: Request) -> Response:
         viewer = await site.signed_in(request)
         form = await site.form(request, viewer)
         new = site.field(form, "new_password")
         if new != site.field(form, "new_password_confirm"):
-            return account_page_of(
+            return await account_page_of(
                 request,
                 viewer,
                 status=FORM_ERROR,
@@ -234,11 +237,11 @@ def build_router(site: Site) -> APIRouter:
                 context=site.context(request),
             )
         except WrongPassword as exc:
-            return account_page_of(
+            return await account_page_of(
                 request, viewer, status=FORM_ERROR, errors={"current_password": exc.message}
             )
         except ValidationFailed as exc:
-            return account_page_of(
+            return await account_page_of(
                 request, viewer, status=FORM_ERROR, errors={"new_password": exc.message}
             )
         return RedirectResponse(site.url("/account?done=password"), status_code=303)

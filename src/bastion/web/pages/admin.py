@@ -21,6 +21,7 @@ from bastion.services.events import EVENT_TYPES, EventCountQuery, EventQuery
 from bastion.types import User, utc
 from bastion.web.charts import Chart, stacked_bars
 from bastion.web.pages.account import validation_messages
+from bastion.web.pages.sessions import session_rows
 from bastion.web.site import FORM_ERROR, PageError, Site, Viewer
 
 #: What the overview charts (SPEC: logins, failures, throttles, rate limits).
@@ -153,7 +154,7 @@ def build_router(site: Site) -> APIRouter:
             raise PageError(404, "No such user.")
         return await users.get(user_id)
 
-    def user_page_of(
+    async def user_page_of(
         request: Request,
         viewer: Viewer,
         user: User,
@@ -170,6 +171,7 @@ def build_router(site: Site) -> APIRouter:
                 "events": events,
                 "errors": errors or {},
                 "notice": "Permissions saved." if request.query_params.get("done") else None,
+                "sessions": await session_rows(site, user.id, None),
             },
             viewer=viewer,
             status=status,
@@ -181,7 +183,7 @@ def build_router(site: Site) -> APIRouter:
     async def user_detail(request: Request) -> Response:
         viewer = await site.admin(request)
         user = await target_of(request)
-        return user_page_of(request, viewer, user, await user_events(user))
+        return await user_page_of(request, viewer, user, await user_events(user))
 
     async def set_permissions(request: Request) -> Response:
         viewer = await site.admin(request)
@@ -192,7 +194,7 @@ def build_router(site: Site) -> APIRouter:
             permissions = site.hooks.parse_permissions(names)
         except ValidationError as exc:
             message = next(iter(validation_messages(exc).values()), "invalid permissions")
-            return user_page_of(
+            return await user_page_of(
                 request,
                 viewer,
                 user,
