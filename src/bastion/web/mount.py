@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bastion.bootstrap import Container
+from bastion.web.hooks import PageHooks
 from bastion.web.pages import account, admin, recovery, sessions
-from bastion.web.site import PageHooks, Site
+from bastion.web.site import Site
 
 __all__ = ["OPTIONAL_PAGES", "PageHooks", "mount_pages", "page_prefixes"]
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -22,15 +22,10 @@ from bastion.errors import BastionError, NotFound, Overloaded, Throttled, Unavai
 from bastion.security.clientip import rate_limit_key
 from bastion.services.browser_sessions import BrowserSession, csrf_matches, csrf_token_for
 from bastion.types import ADMIN, Principal, RequestContext, User
+from bastion.web.cookies import ANON_COOKIE, SESSION_COOKIE, set_cookie
 from bastion.web.guard import same_origin
+from bastion.web.hooks import PageHooks
 
-#: The signed-in browser. ``__Host-``: Secure, no Domain, Path=/, so neither a
-#: sibling subdomain nor a plain-HTTP page can set or overwrite it (RFC 6265bis
-#: §4.1.3.2).
-SESSION_COOKIE = "__Host-bastion-session"
-#: A random value for visitors not signed in, to which the anonymous forms'
-#: CSRF tokens are bound (login CSRF, OWASP CSRF Cheat Sheet).
-ANON_COOKIE = "__Host-bastion-anon"
 #: Forms are small; a body with more fields is not one of ours.
 MAX_FORM_FIELDS = 30
 MAX_FIELD_LENGTH = 4096
@@ -70,50 +65,6 @@ class Redirect(Exception):
     def __init__(self, location: str) -> None:
         super().__init__(location)
         self.location = location
-
-
-class Registration(Protocol):
-    """Validated registration input (the API's schema, handed in by the API)."""
-
-    @property
-    def username(self) -> str:
-        """As typed, valid."""
-
-    @property
-    def email(self) -> str:
-        """Normalised address."""
-
-    @property
-    def age(self) -> int:
-        """Whole years."""
-
-    @property
-    def password(self) -> str:
-        """As typed (the policy is checked by the service)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PageHooks:
-    """What the pages borrow from the HTTP API without importing it.
-
-    Attributes:
-        status_of: The one map from Bastion errors to HTTP statuses.
-        context_of: Who is asking (client address, user agent, request id).
-        parse_registration: The API's registration schema; raises
-            ``pydantic.ValidationError``.
-        parse_permissions: The API's permission-list schema; the same.
-        on_login: Counts a login outcome (``success``, ``failure``,
-            ``throttled``) in the metrics.
-        limit_headers: ``Retry-After`` and the IETF RateLimit headers of a
-            refusal, from a rule and the limiter's decision.
-    """
-
-    status_of: Callable[[BastionError], int]
-    context_of: Callable[[Request], RequestContext]
-    parse_registration: Callable[[dict[str, Any]], Registration]
-    parse_permissions: Callable[[list[str]], tuple[str, ...]]
-    on_login: Callable[[str], None]
-    limit_headers: Callable[[Any, Any], list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,17 +358,3 @@ class Site:
                 return self.error_page(request, self.page_error_of(exc), None)
 
         return run
-
-
-def set_cookie(response: Response, name: str, value: str) -> None:
-    """Set a ``__Host-`` cookie: HttpOnly, Secure, SameSite=Strict, Path=/.
-
-    No ``Max-Age``: the cookie ends with the browser; the server ends the
-    session earlier (idle and absolute limits).
-    """
-    response.set_cookie(name, value, path="/", secure=True, httponly=True, samesite="strict")
-
-
-def clear_cookie(response: Response, name: str) -> None:
-    """Remove a cookie (the same attributes, or a ``__Host-`` delete is refused)."""
-    response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="strict")

@@ -20,8 +20,9 @@ from bastion.errors import (
     ValidationFailed,
     WrongPassword,
 )
+from bastion.web.cookies import ANON_COOKIE, SESSION_COOKIE, clear_cookie, set_cookie
 from bastion.web.pages.sessions import session_rows
-from bastion.web.site import ANON_COOKIE, FORM_ERROR, SESSION_COOKIE, Site, clear_cookie, set_cookie
+from bastion.web.site import FORM_ERROR, Site
 
 #: Notices a redirect may ask a page to show, by key: never text from the URL.
 NOTICES = {

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bastion.types import Principal, RequestContext
-from bastion.web.site import SESSION_COOKIE, PageError, Site, clear_cookie
+from bastion.web.cookies import SESSION_COOKIE, clear_cookie
+from bastion.web.site import PageError, Site
 
 
 @runtime_checkable
