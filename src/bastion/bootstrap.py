@@ -25,6 +25,7 @@ from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
 from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
 from bastion.services.auth import AuthService
+from bastion.services.browser_sessions import BrowserSessionService
 from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
 from bastion.services.housekeeping import Housekeeper
@@ -40,6 +41,7 @@ from bastion.storage.mailport import MailTransport
 from bastion.storage.migrate import is_current, upgrade_sqlite
 from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
+from bastion.storage.sql_browser_sessions import SqlBrowserSessionStore
 from bastion.storage.sql_devices import SqlDeviceTokenStore
 from bastion.storage.sql_events import SqlEventStore
 from bastion.storage.sql_housekeeping import (
@@ -122,6 +124,7 @@ class Container:
     rules: RateRules
     mail: MailParts
     mfa: MfaParts
+    browser_sessions: BrowserSessionService
     redis_limits: RedisRateLimitStore | None = None
     revocation_bus: RedisRevocationBus | None = None
     throttle_redis: Redis | None = None
@@ -418,4 +421,5 @@ def build(
         events=events,
         user_service=user_service,
         auth_service=auth_service,
+        browser_sessions=BrowserSessionService(SqlBrowserSessionStore(engine), clock),
     )

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     generated once and kept (mode 0600) in ``data_dir``; set it when several
     instances do not share a data directory."""
 
+    web: bool = True
+    """Serve the web pages (``/account``, ``/admin``); ``false``: the JSON API only."""
+
     @field_validator("trusted_proxies", "throttle_exempt", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:

@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope
 
 from bastion.api.context import request_context
-from bastion.api.errors import install_error_handlers
+from bastion.api.errors import install_error_handlers, status_of
 from bastion.api.metrics import Metrics
 from bastion.api.middleware.authentication import (
     STATE_AUTH_ERROR,
@@ -27,7 +27,7 @@ from bastion.api.middleware.edge import EdgeMiddleware
 from bastion.api.middleware.headers import SecurityHeaders
 from bastion.api.middleware.probes import HealthShortcut
 from bastion.api.middleware.proxywarning import remedy
-from bastion.api.middleware.ratelimit import RateLimit
+from bastion.api.middleware.ratelimit import RateLimit, limit_headers
 from bastion.api.openapi import RouteTraits, install_openapi
 from bastion.api.routes import auth as auth_routes
 from bastion.api.routes import docs as docs_routes
@@ -38,6 +38,7 @@ from bastion.api.routes import recovery as recovery_routes
 from bastion.api.routes import sessions as session_routes
 from bastion.api.routes import system as system_routes
 from bastion.api.routes import users as user_routes
+from bastion.api.schemas import PermissionsUpdate, UserCreate
 from bastion.bootstrap import Container, build
 from bastion.config import Settings
 from bastion.errors import (
@@ -54,6 +55,7 @@ from bastion.security.headers import SecurityHeadersPolicy
 from bastion.storage.mailport import MailTransport
 from bastion.storage.protocols import RateRule
 from bastion.types import Clock, Principal, User
+from bastion.web import PageHooks, mount_pages, page_prefixes
 
 #: Declared for the OpenAPI document ("Authorize" in the docs); the token is
 #: verified by ``AuthenticationMiddleware``.
@@ -209,6 +211,8 @@ class Bastion:
             event_routes.build_router(self),
         ):
             app.include_router(router, prefix=prefix)
+        if self.settings.web:
+            mount_pages(app, self.container, self._page_hooks(), prefix=prefix)
         install_openapi(
             app,
             traits_of=self._traits,
@@ -217,7 +221,10 @@ class Bastion:
         )
         install_error_handlers(app)
         self._add_middleware(
-            app, prefix=prefix, docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json")
+            app,
+            prefix=prefix,
+            docs_prefixes=(f"{prefix}/docs", f"{prefix}/openapi.json"),
+            page_prefixes=page_prefixes(prefix) if self.settings.web else (),
         )
         original = app.router.lifespan_context
 
@@ -237,6 +244,20 @@ class Bastion:
                 await self.shutdown()
 
         app.router.lifespan_context = lifespan
+
+    def _page_hooks(self) -> PageHooks:
+        """What the pages share with the API: the error map, the request
+        context, the schemas, the login metric."""
+        return PageHooks(
+            status_of=status_of,
+            context_of=request_context,
+            parse_registration=UserCreate.model_validate,
+            parse_permissions=lambda names: tuple(
+                sorted(set(PermissionsUpdate(permissions=names).permissions))
+            ),
+            on_login=lambda outcome: self.metrics.logins.labels(outcome).inc(),
+            limit_headers=limit_headers,
+        )
 
     async def _rate_limited(self, scope: Scope, rule: RateRule) -> None:
         await self.container.events.record(
@@ -269,7 +290,14 @@ class Bastion:
             needs_permission=self._needs(route.dependant, self._permission_dependencies),
         )
 
-    def _add_middleware(self, app: FastAPI, *, prefix: str, docs_prefixes: tuple[str, ...]) -> None:
+    def _add_middleware(
+        self,
+        app: FastAPI,
+        *,
+        prefix: str,
+        docs_prefixes: tuple[str, ...],
+        page_prefixes: tuple[str, ...] = (),
+    ) -> None:
         # CORS (when configured) answers preflights inside the edge, so they
         # are rate limited and carry the security headers like any answer.
         if self.settings.cors_origins:
@@ -300,7 +328,9 @@ class Bastion:
             body_limit=BodyLimit(),
             authentication=BearerAuthentication(container.auth_service.authenticate),
             headers=SecurityHeaders(
-                SecurityHeadersPolicy(self.settings.x_xss_protection), docs_prefixes
+                SecurityHeadersPolicy(self.settings.x_xss_protection),
+                docs_prefixes,
+                page_prefixes,
             ),
             token_path=f"{prefix}/auth/token",
             observe=self.metrics.observe,

@@ -21,8 +21,18 @@ from typing import Any
 import structlog
 
 from bastion.errors import Unavailable
-from bastion.storage.protocols import EventQuery, EventStore, SecurityEvent
+from bastion.storage.protocols import (
+    EventCount,
+    EventCountQuery,
+    EventQuery,
+    EventStore,
+    SecurityEvent,
+)
 from bastion.types import Clock, RequestContext
+
+#: The query records, for callers above this layer (the web pages) that must
+#: not import storage themselves.
+__all__ = ["EVENT_TYPES", "EventCount", "EventCountQuery", "EventQuery", "EventRecorder"]
 
 #: The event types of SPEC.md (OWASP Logging Vocabulary Cheat Sheet).
 EVENT_TYPES = frozenset(
@@ -235,6 +245,17 @@ class EventRecorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self._query_flush_timeout)
         return await self._store.query(query)
+
+    async def counts(self, query: EventCountQuery) -> list[EventCount]:
+        """Stored events per type and time bucket (the admin charts).
+
+        Unlike :meth:`query`, this does not wait for queued events: a chart
+        a moment behind is fine, and it must not stall behind a busy writer.
+
+        Raises:
+            Unavailable: the store cannot be reached.
+        """
+        return await self._store.count(query)
 
     def _take_batch(self, room: int) -> list[SecurityEvent]:
         batch: list[SecurityEvent] = []

@@ -160,9 +160,12 @@ class UserService:
             actor=actor.user_id,
         )
 
-    async def search(self, term: str, limit: int = MAX_SEARCH_RESULTS) -> list[User]:
-        """Users whose username contains ``term`` (literally, any case)."""
-        return await self._users.search(term, min(limit, MAX_SEARCH_RESULTS))
+    async def search(
+        self, term: str, limit: int = MAX_SEARCH_RESULTS, *, after: str | None = None
+    ) -> list[User]:
+        """Users whose username contains ``term`` (literally, any case), by
+        username; ``after`` (a username) pages on past it."""
+        return await self._users.search(term, min(limit, MAX_SEARCH_RESULTS), after)
 
     async def set_permissions(
         self,

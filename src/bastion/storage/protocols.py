@@ -108,10 +108,104 @@ class EventQuery:
 
     type: str | None = None
     user_id: int | None = None
+    ip: str | None = None
     since: float | None = None
     until: float | None = None
     before_id: int | None = None
     limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class EventCountQuery:
+    """Counts of events per type in equal time buckets (the admin charts).
+
+    Attributes:
+        since: Start of the first bucket, epoch seconds.
+        width: Bucket length in seconds.
+        buckets: How many buckets from ``since``.
+        types: Only these types (all when empty).
+        user_id: Only this user's events.
+        ip: Only events from this address.
+    """
+
+    since: float
+    width: float
+    buckets: int
+    types: tuple[str, ...] = ()
+    user_id: int | None = None
+    ip: str | None = None
+
+    @property
+    def until(self) -> float:
+        """End of the last bucket."""
+        return self.since + self.width * self.buckets
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    """``count`` events of ``type`` in bucket number ``bucket`` (from 0)."""
+
+    type: str
+    bucket: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSessionRecord:
+    """A signed-in browser, found by the digest of its cookie.
+
+    Attributes:
+        session_id: The session (refresh-token family) it belongs to.
+        user_id: Who is signed in.
+        created_at: Sign-in time, epoch seconds.
+        last_seen_at: Last request seen (updated at most once a minute).
+        expires_at: The absolute end, whatever the activity.
+    """
+
+    session_id: str
+    user_id: int
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+
+
+class BrowserSessionStore(Protocol):
+    """Server-side sessions of the web pages."""
+
+    async def create(
+        self,
+        *,
+        digest: str,
+        session_id: str,
+        user_id: int,
+        now: float,
+        expires_at: float,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> None:
+        """Store a new browser session."""
+        ...
+
+    async def find(self, digest: str, *, now: float) -> BrowserSessionRecord | None:
+        """The live session with this digest: unexpired, and its family not
+        revoked or expired."""
+        ...
+
+    async def touch(self, digest: str, *, now: float) -> None:
+        """Record activity."""
+        ...
+
+    async def delete(self, digest: str) -> None:
+        """Forget one browser session."""
+        ...
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        """Delete up to ``limit`` sessions whose end is before ``before``."""
+        ...
+
+    async def count_active(self, *, now: float, idle_since: float) -> tuple[int, int]:
+        """Live API sessions and live browser sessions."""
+        ...
 
 
 class UserStore(Protocol):
@@ -131,8 +225,9 @@ class UserStore(Protocol):
         """By username, case-insensitively."""
         ...
 
-    async def search(self, term: str, limit: int) -> list[User]:
-        """Users whose username contains ``term`` literally, case-insensitively."""
+    async def search(self, term: str, limit: int, after: str | None = None) -> list[User]:
+        """Users whose username contains ``term`` literally, case-insensitively,
+        ordered by lower-cased username, from the first one past ``after``."""
         ...
 
     async def set_permissions(
@@ -259,6 +354,10 @@ class EventStore(Protocol):
 
     async def query(self, query: EventQuery) -> list[SecurityEvent]:
         """Newest first, filtered."""
+        ...
+
+    async def count(self, query: EventCountQuery) -> list[EventCount]:
+        """Events per type and time bucket (buckets with none are left out)."""
         ...
 
 

@@ -146,8 +146,8 @@ class SqlUserStore:
         return _stored(row) if row else None
 
     @guarded
-    async def search(self, term: str, limit: int) -> list[User]:
-        if _holds_nul(term):
+    async def search(self, term: str, limit: int, after: str | None = None) -> list[User]:
+        if _holds_nul(term) or (after is not None and _holds_nul(after)):
             return []
         pattern = f"%{escape_like(term.lower())}%"
         query = (
@@ -156,6 +156,8 @@ class SqlUserStore:
             .order_by(users.c.username_key)
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(users.c.username_key > after.lower())
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_user(row) for row in rows]

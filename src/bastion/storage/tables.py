@@ -119,6 +119,28 @@ events = Table(
     Column("detail", Text, nullable=False, server_default="{}"),
     Index("ix_events_type_id", "type", "id"),
     Index("ix_events_user_id_id", "user_id", "id"),
+    # Revision 0005: the admin pages filter by address and count by time.
+    Index("ix_events_ip_id", "ip", "id"),
+    Index("ix_events_type_at", "type", "at"),
+)
+
+#: Revision 0005. A signed-in browser: the cookie's digest, never the cookie.
+#: Each belongs to one session (refresh-token family) opened by the page
+#: login, so revoking that session signs the browser out too.
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("session_id", String(64), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Index("ix_browser_sessions_session_id", "session_id"),
+    Index("ix_browser_sessions_user_id", "user_id"),
+    Index("ix_browser_sessions_expires_at", "expires_at"),
 )
 
 # -- mail and one-time tokens (migration 0003) ------------------------------------

@@ -13,7 +13,7 @@ from bastion.api.middleware.authentication import (
 )
 from bastion.api.middleware.bodylimit import BodyLimit
 from bastion.api.middleware.context import STATE_USER_ID, route_path
-from bastion.api.middleware.headers import SecurityHeaders
+from bastion.api.middleware.headers import SecurityHeaders, Surface
 from bastion.api.middleware.probes import HealthShortcut
 from bastion.errors import InvalidToken
 from bastion.security.headers import SecurityHeadersPolicy
@@ -33,7 +33,7 @@ def test_route_path_strips_the_root_path() -> None:
 
 
 def test_security_headers_replace_software_names_and_add_the_policy() -> None:
-    out = dict(HEADERS.apply([(b"server", b"uvicorn")], docs=False, https=False))
+    out = dict(HEADERS.apply([(b"server", b"uvicorn")], surface=Surface.API, https=False))
     assert b"server" not in out
     assert out[b"cache-control"] == b"no-store"
     assert out[b"content-security-policy"].startswith(b"default-src 'none'")
@@ -42,7 +42,7 @@ def test_security_headers_replace_software_names_and_add_the_policy() -> None:
 
 def test_security_headers_keep_an_apps_own_cache_control() -> None:
     given = [(b"cache-control", b"public, max-age=300")]
-    out = HEADERS.apply(given, docs=False, https=True)
+    out = HEADERS.apply(given, surface=Surface.API, https=True)
     assert [v for k, v in out if k == b"cache-control"] == [b"public, max-age=300"]
     assert any(k == b"strict-transport-security" for k, _ in out)
 
@@ -50,7 +50,7 @@ def test_security_headers_keep_an_apps_own_cache_control() -> None:
 def test_docs_paths_get_the_docs_policy() -> None:
     assert HEADERS.is_docs("/docs")
     assert not HEADERS.is_docs("/users")
-    out = dict(HEADERS.apply([], docs=True, https=False))
+    out = dict(HEADERS.apply([], surface=Surface.DOCS, https=False))
     assert b"script-src 'self'" in out[b"content-security-policy"]
 
 

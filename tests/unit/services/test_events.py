@@ -16,7 +16,7 @@ import pytest
 
 from bastion.errors import Unavailable
 from bastion.services.events import EventRecorder
-from bastion.storage.protocols import EventQuery, SecurityEvent
+from bastion.storage.protocols import EventCount, EventCountQuery, EventQuery, SecurityEvent
 from bastion.types import RequestContext
 from tests.conftest import ManualClock
 
@@ -73,6 +73,9 @@ class MemoryEventStore:
             raise Unavailable("the database is unavailable")
         found = [event for event in reversed(self.events) if query.type in (None, event.type)]
         return found[: query.limit]
+
+    async def count(self, query: EventCountQuery) -> list[EventCount]:
+        return []
 
 
 class DownStore(MemoryEventStore):

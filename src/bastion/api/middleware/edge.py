@@ -91,7 +91,7 @@ class EdgeMiddleware:
         state = state_of(scope)
         path = route_path(scope)
         info = await self.context.begin(scope, state)
-        docs = self.headers.is_docs(path)
+        surface = self.headers.surface_of(path)
         status = 500
         started_response = False
         shortcut: str | None = None
@@ -102,7 +102,9 @@ class EdgeMiddleware:
                 started_response = True
                 status = message["status"]
                 headers = self.headers.apply(
-                    message.get("headers", []), docs=docs, https=scope.get("scheme") == "https"
+                    message.get("headers", []),
+                    surface=surface,
+                    https=scope.get("scheme") == "https",
                 )
                 headers.append(info.id_header)
                 message["headers"] = headers

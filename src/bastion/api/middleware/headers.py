@@ -3,10 +3,41 @@ the edge layer, applied to the response start."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import IntEnum
+
 from bastion.security.headers import Headers, SecurityHeadersPolicy
 
 _STRIP = frozenset({b"server", b"x-powered-by"})
 _CACHE_CONTROL = b"cache-control"
+
+
+class Surface(IntEnum):
+    """Which header set a path gets."""
+
+    API = 0
+    DOCS = 1
+    PAGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _HeaderSet:
+    """One policy's headers, with what they replace, computed once."""
+
+    full: Headers
+    #: The same without Cache-Control, for answers that chose their own.
+    no_cache: Headers
+    replaces: frozenset[bytes]
+
+    @classmethod
+    def of(cls, headers: Headers) -> _HeaderSet:
+        # Cache-Control is the app's call when it makes one (the JWKS document
+        # is public and cacheable); the policy's ``no-store`` is the default.
+        return cls(
+            full=headers,
+            no_cache=[(k, v) for k, v in headers if k != _CACHE_CONTROL],
+            replaces=frozenset(name for name, _ in headers) - {_CACHE_CONTROL} | _STRIP,
+        )
 
 
 class SecurityHeaders:
@@ -15,47 +46,52 @@ class SecurityHeaders:
     Args:
         policy: Which headers to add.
         docs_prefixes: Route paths that get the docs CSP instead of the API one.
+        page_prefixes: Route paths that get the web pages' CSP.
     """
 
     def __init__(
         self,
         policy: SecurityHeadersPolicy,
         docs_prefixes: tuple[str, ...] = ("/docs", "/openapi.json"),
+        page_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.docs_prefixes = docs_prefixes
-        self._api = policy.api_headers()
-        self._docs = policy.docs_headers()
+        self.page_prefixes = page_prefixes
+        self._sets = (
+            _HeaderSet.of(policy.api_headers()),
+            _HeaderSet.of(policy.docs_headers()),
+            _HeaderSet.of(policy.page_headers()),
+        )
         self._hsts = policy.hsts_headers()
-        # Cache-Control is the app's call when it makes one (the JWKS document
-        # is public and cacheable); the policy's ``no-store`` is the default.
-        self._api_names = frozenset(name for name, _ in self._api) - {_CACHE_CONTROL} | _STRIP
-        self._docs_names = frozenset(name for name, _ in self._docs) - {_CACHE_CONTROL} | _STRIP
-        self._api_no_cache = [(k, v) for k, v in self._api if k != _CACHE_CONTROL]
-        self._docs_no_cache = [(k, v) for k, v in self._docs if k != _CACHE_CONTROL]
+
+    def surface_of(self, path: str) -> Surface:
+        """Which header set ``path`` (a route path) gets."""
+        if path.startswith(self.docs_prefixes):
+            return Surface.DOCS
+        if self.page_prefixes and path.startswith(self.page_prefixes):
+            return Surface.PAGE
+        return Surface.API
 
     def is_docs(self, path: str) -> bool:
         """Whether ``path`` (a route path) is one of the docs pages."""
-        return path.startswith(self.docs_prefixes)
+        return self.surface_of(path) is Surface.DOCS
 
-    def apply(self, headers: Headers, *, docs: bool, https: bool) -> Headers:
+    def apply(self, headers: Headers, *, surface: Surface, https: bool) -> Headers:
         """``headers`` without software names, plus the policy's headers.
 
         Args:
             headers: The app's response headers.
-            docs: Whether the docs policy applies (:meth:`is_docs`).
+            surface: Which header set applies (:meth:`surface_of`).
             https: Whether the request came over HTTPS (then HSTS, RFC 6797 §7.2).
         """
-        names = self._docs_names if docs else self._api_names
+        chosen = self._sets[surface]
         kept = []
         own_cache_control = False
         for name, value in headers:
-            if name not in names:
+            if name not in chosen.replaces:
                 kept.append((name, value))
                 own_cache_control = own_cache_control or name == _CACHE_CONTROL
-        if own_cache_control:
-            kept += self._docs_no_cache if docs else self._api_no_cache
-        else:
-            kept += self._docs if docs else self._api
+        kept += chosen.no_cache if own_cache_control else chosen.full
         if https:
             kept += self._hsts
         return kept
