@@ -28,11 +28,13 @@ from bastion.services.auth import AuthService
 from bastion.services.browser_sessions import BrowserSessionService
 from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
-from bastion.services.housekeeping import Housekeeper
+from bastion.services.housekeeping import Housekeeper, PruneStep
+from bastion.services.notify import MailNotifier
 from bastion.services.passwords import PasswordService
 from bastion.services.revocations import RevocationFeed
 from bastion.services.throttle import LoginThrottle
 from bastion.services.users import UserService
+from bastion.storage.challenges import SqlChallengeStore
 from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
 from bastion.storage.limits_memory import MemoryRateLimitStore
@@ -395,6 +397,24 @@ def build(
         clock=clock,
         redis=throttle_redis,
     )
+    # An administrator's MFA reset is told to the user through the outbox.
+    mfa.mfa.notifier = MailNotifier(mail.service)
+    browser_store = SqlBrowserSessionStore(engine)
+    housekeeper = build_housekeeper(settings, engine, clock)
+    housekeeper.pruners += [
+        PruneStep("mail", mail.outbox.prune),
+        PruneStep("one-time tokens", mail.tokens.prune),
+        PruneStep(
+            "browser sessions",
+            lambda now, batch: browser_store.prune(before=now, limit=batch),
+        ),
+    ]
+    challenges = mfa.challenges
+    if isinstance(challenges, SqlChallengeStore):
+        # Redis forgets its challenges by itself (they carry a TTL).
+        housekeeper.pruners.append(
+            PruneStep("mfa challenges", lambda now, batch: challenges.prune(now=now, limit=batch))
+        )
     local_limits = MemoryRateLimitStore()
     redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
@@ -417,9 +437,9 @@ def build(
         revocations=revocations,
         revocation_store=revocation_store,
         revocation_feed=RevocationFeed(revocation_store, revocations, clock),
-        housekeeper=build_housekeeper(settings, engine, clock),
+        housekeeper=housekeeper,
         events=events,
         user_service=user_service,
         auth_service=auth_service,
-        browser_sessions=BrowserSessionService(SqlBrowserSessionStore(engine), clock),
+        browser_sessions=BrowserSessionService(browser_store, clock),
     )

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from bastion.errors import Unavailable
@@ -135,3 +136,20 @@ class Housekeeper:
                 break
             await asyncio.sleep(self._pause)
         return total
+
+
+@dataclass(frozen=True, slots=True)
+class PruneStep:
+    """A :class:`Pruner` made of a store method with its own signature.
+
+    Attributes:
+        name: The kind, as ``bastion prune`` reports it.
+        run: Removes at most ``batch`` obsolete rows at ``now``; how many.
+    """
+
+    name: str
+    run: Callable[[float, int], Awaitable[int]]
+
+    async def prune(self, now: float, batch: int) -> int:
+        """Run the step."""
+        return await self.run(now, batch)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import structlog
 
+from bastion.services.mail import MailService
 from bastion.types import User
 
 logger = structlog.get_logger("bastion.notify")
@@ -30,3 +31,18 @@ class LoggingNotifier:
     async def mfa_reset(self, user: User) -> None:
         """Log that ``user`` should be told about an MFA reset."""
         logger.info("notice_due", notice="mfa_reset", user_id=user.id)
+
+
+class MailNotifier:
+    """Notices through the durable outbox: queued now, sent by the courier.
+
+    Args:
+        mail: The outbox service.
+    """
+
+    def __init__(self, mail: MailService) -> None:
+        self._mail = mail
+
+    async def mfa_reset(self, user: User) -> None:
+        """Queue the ``mfa_reset`` notice to ``user``'s current address."""
+        await self._mail.enqueue("mfa_reset", user.id)

@@ -57,7 +57,13 @@ class SqlRecoveryStore:
             await conn.execute(
                 update(users)
                 .where(users.c.id == record.user_id)
-                .values(password_hash=password_hash)
+                # A new credential version in the same transaction: no login
+                # that verified the old password can open a session after it
+                # (issue 17 #5).
+                .values(
+                    password_hash=password_hash,
+                    credential_version=users.c.credential_version + 1,
+                )
             )
             await insert_mail(conn, [notice], now=now, user_id=record.user_id)
         return record
