@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 from pathlib import Path
 
 from bastion.security.secretbox import KEY_BYTES, decode_key, new_key
@@ -12,10 +13,11 @@ MFA_KEY_FILE = "mfa.key"
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``, created (mode 0600, exclusively) if missing.
+    """The key in ``path``, created (mode 0600) if missing.
 
-    ``O_EXCL`` settles a race of several starting workers: one creates the
-    file, the others find it and read it.
+    The key is written to a private temporary file first and then linked into
+    place, which fails if the name exists: of several workers starting at
+    once, one creates the file, and the others never see it half-written.
 
     Raises:
         ValueError: the file does not hold base64 of 32 bytes.
@@ -26,11 +28,16 @@ def load_or_create_key(path: Path) -> bytes:
     except FileNotFoundError:
         pass
     key = new_key()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return decode_key(path.read_text("ascii"))
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.b64encode(key).decode("ascii") + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(base64.b64encode(key).decode("ascii") + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return decode_key(path.read_text("ascii"))
+    finally:
+        tmp.unlink(missing_ok=True)
     assert len(key) == KEY_BYTES
     return key

@@ -78,3 +78,13 @@ def test_a_corrupt_key_file_is_refused(tmp_path: Path) -> None:
 )
 def test_what_counts_as_multi_factor(amr: list[str], expected: bool) -> None:
     assert is_multi_factor(amr) is expected
+
+
+def test_concurrent_creators_of_the_key_file_agree(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "mfa.key"
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_or_create_key(path), range(32)))
+    assert len(keys) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["mfa.key"]
