@@ -52,12 +52,12 @@ class CountingProxy:
         await send({"type": "http.response.start", "status": answer.status_code, "headers": out})
         await send({"type": "http.response.body", "body": answer.content})
 
-    def busiest_second(self) -> int:
-        """The most request arrivals within any one-second window."""
+    def busiest(self, window: float) -> int:
+        """The most request arrivals within any ``window`` seconds."""
         times = sorted(self.arrivals)
         best = 0
         for i, start in enumerate(times):
-            best = max(best, sum(1 for t in times[i:] if t < start + 1.0))
+            best = max(best, sum(1 for t in times[i:] if t < start + window))
         return best
 
 

@@ -155,6 +155,8 @@ async def test_budget_rate_and_user_agent_hold(audited: tuple[str, Audited]) -> 
     """The proxy saw every request the audit counted, within budget and rate."""
     _, (report, proxy) = audited
     assert len(proxy.arrivals) == report.requests <= MAX_REQUESTS
-    # Arrival jitter may bring two requests closer than they were sent: one spare.
-    assert proxy.busiest_second() <= RATE + 1
+    # The client spaces request starts (tests/unit/audit/test_client_and_scope.py
+    # shows it exactly); at the proxy a delayed arrival can close up on the next
+    # one, so the bound is over 5 s windows with two requests to spare.
+    assert proxy.busiest(5.0) <= 5 * RATE + 2
     assert all("bastion-audit" in agent for agent in proxy.agents)

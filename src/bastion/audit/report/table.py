@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 from rich.console import Console
 from rich.table import Table
@@ -18,8 +19,16 @@ STYLE = {
 }
 
 
-def render_table(report: Report, *, color: bool = False, width: int = 120) -> str:
-    """The findings table, the checks that did not run, and the totals."""
+def render_table(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """The findings table, the checks that did not run, and the totals.
+
+    Args:
+        report: What the audit found.
+        color: Render for a terminal (styles on, its width).
+        width: Columns; default the terminal's when ``color``, else 120.
+    """
+    if width is None:
+        width = shutil.get_terminal_size((120, 24)).columns if color else 120
     out = io.StringIO()
     console = Console(file=out, width=width, force_terminal=color, no_color=not color)
     table = Table(title=f"bastion audit {report.target}", show_lines=False)
