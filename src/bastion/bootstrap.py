@@ -34,6 +34,7 @@ from bastion.services.throttle import (
 from bastion.services.users import UserService
 from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
+from bastion.storage.limits_batched import BatchedRedisRateLimitStore
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.migrate import is_current, upgrade
@@ -293,7 +294,9 @@ def build(
         throttle=build_throttle(throttle_redis),
     )
     local_limits = MemoryRateLimitStore()
-    redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
+    # The general budget counts locally and syncs in batches; login and
+    # registration budgets stay exact (limits_batched).
+    redis_limits = BatchedRedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
         rate_store=redis_limits or local_limits,
         local_rate_store=local_limits,
