@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-TARGETS = ("bare", "blogpost", "bastion", "bastion-pg", "fastapi-users")
+TARGETS = ("bare", "bare-h11", "blogpost", "bastion", "bastion-pg", "fastapi-users")
 HEADS = {
     "bare": "bare (ceiling)",
+    "bare-h11": "bare on h11",
     "blogpost": "blog post",
     "bastion": "Bastion",
     "bastion-pg": "Bastion PG+Redis",
@@ -469,6 +470,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     colors = {
         "bare": "#999999",
+        "bare-h11": "#cccccc",
         "blogpost": "#d95f02",
         "bastion": "#1b9e77",
         "bastion-pg": "#66a61e",

@@ -50,6 +50,7 @@ from bench.targets import (
     ROOT,
     Target,
     bare,
+    bare_h11,
     bastion,
     bastion_cli,
     bastion_pg,
@@ -75,7 +76,7 @@ WORKLOAD_TITLES = {
 }
 #: Where W8's processes run: on purpose not pinned (see ``Harness.w8``).
 W8_PLACEMENT = "not pinned: server workers, PostgreSQL, Redis and wrk share both CPUs"
-TARGET_NAMES = ("bare", "blogpost", "bastion", "bastion-pg", "fastapi-users")
+TARGET_NAMES = ("bare", "bare-h11", "blogpost", "bastion", "bastion-pg", "fastapi-users")
 SETUP_USER = "benchuser"
 
 
@@ -815,6 +816,8 @@ def main(argv: list[str]) -> int:
             for name in args.targets if http else []:
                 if name == "bare":
                     targets.append(bare())
+                elif name == "bare-h11":
+                    targets.append(bare_h11())
                 elif name == "blogpost":
                     targets.append(blogpost())
                 elif name == "bastion":

@@ -2,8 +2,9 @@
 
 Settings come from the ``BASTION_*`` variables ``bench.run`` sets (data
 directory, raised rate limits, database and Redis URLs); no ``.env`` file is
-read. uvicorn runs as ``bastion serve`` runs it: no ``Server`` header, no proxy
-header rewriting, warnings only.
+read. uvicorn runs as ``bastion serve`` runs it: uvloop + httptools with
+``TCP_NODELAY`` (``bastion.serving``), no ``Server`` header, no proxy header
+rewriting, warnings only.
 
 Usage: ``python -m bench.serve_bastion PORT``
 """
@@ -17,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from bastion import Settings, create_app
+from bastion.serving import server_stack
 
 
 def silence_observability(app: Any) -> None:
@@ -39,8 +41,12 @@ def main(argv: list[str]) -> int:
     app = create_app(Settings(_env_file=None))
     if os.environ.get("BENCH_OBSERVABILITY") == "off":
         silence_observability(app)
+    # As `bastion serve` runs: uvloop + httptools with TCP_NODELAY.
+    stack = server_stack()
     uvicorn.run(
         app,
+        loop=stack.loop,
+        http=stack.http,
         host="127.0.0.1",
         port=port,
         server_header=False,

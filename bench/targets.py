@@ -25,6 +25,9 @@ PEER_REQUIREMENTS = (
     "fastapi-users-db-sqlalchemy==7.0.0",
     "aiosqlite==0.22.1",
     "uvicorn==0.54.0",
+    # uvicorn[standard]'s server stack, pinned to Bastion's own versions.
+    "httptools==0.9.0",
+    "uvloop==0.23.0",
     "fastapi==0.163.2",
 )
 PASSWORD = "correct horse battery staple"
@@ -32,6 +35,10 @@ PASSWORD = "correct horse battery staple"
 RAISED_LIMIT = "100000000/minute"
 RAISED_BLOG_LIMIT = "100000000"
 UVICORN_FLAGS = ("--host", "127.0.0.1", "--no-server-header", "--log-level", "warning")
+#: What ``uvicorn[standard]`` users run (issue 15): the baselines get it explicitly.
+PRODUCTION_STACK = ("--http", "httptools", "--loop", "uvloop")
+#: The pure-Python stack Bastion ran on in round 1: the second ceiling.
+H11_STACK = ("--http", "h11", "--loop", "asyncio")
 
 
 def _json_body(**values: object) -> str:
@@ -70,9 +77,11 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
-def _uvicorn(python: Path, app: str) -> Callable[[int, Path], list[str]]:
+def _uvicorn(
+    python: Path, app: str, stack: tuple[str, ...] = PRODUCTION_STACK
+) -> Callable[[int, Path], list[str]]:
     def command(port: int, _work: Path) -> list[str]:
-        return [str(python), "-m", "uvicorn", app, "--port", str(port), *UVICORN_FLAGS]
+        return [str(python), "-m", "uvicorn", app, "--port", str(port), *UVICORN_FLAGS, *stack]
 
     return command
 
@@ -89,9 +98,19 @@ def bare() -> Target:
     """The FastAPI ceiling."""
     return Target(
         name="bare",
-        title="bare FastAPI, no auth (ceiling)",
+        title="bare FastAPI, no auth, httptools + uvloop (ceiling)",
         hasher=None,
         command=_uvicorn(Path(sys.executable), "bench.baselines.bare:app"),
+    )
+
+
+def bare_h11() -> Target:
+    """The same ceiling on uvicorn's h11 + asyncio stack (round 1's comparison)."""
+    return Target(
+        name="bare-h11",
+        title="bare FastAPI on h11 + asyncio (second ceiling)",
+        hasher=None,
+        command=_uvicorn(Path(sys.executable), "bench.baselines.bare:app", H11_STACK),
     )
 
 

@@ -37,6 +37,7 @@ from bastion.services.users import UserService
 from bastion.storage.challenges import SqlChallengeStore
 from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
+from bastion.storage.limits_batched import BatchedRedisRateLimitStore
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.mailport import MailTransport
@@ -416,7 +417,9 @@ def build(
             PruneStep("mfa challenges", lambda now, batch: challenges.prune(now=now, limit=batch))
         )
     local_limits = MemoryRateLimitStore()
-    redis_limits = RedisRateLimitStore(settings.redis_url) if settings.redis_url else None
+    # The general budget counts locally and syncs in batches; login and
+    # registration budgets stay exact (limits_batched).
+    redis_limits = BatchedRedisRateLimitStore(settings.redis_url) if settings.redis_url else None
     return Container(
         mfa=mfa,
         rate_store=redis_limits or local_limits,
