@@ -21,9 +21,10 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path  # noqa: E402
+
 from bastion import Settings, create_app  # noqa: E402
 from bastion.storage.protocols import SecurityEvent  # noqa: E402
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 OUT = ROOT / "docs" / "screenshots"

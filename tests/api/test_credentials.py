@@ -9,12 +9,13 @@ change at that moment, over HTTP, from another session.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from bastion.storage.protocols import StoredUser
@@ -40,8 +41,12 @@ def unique_name(prefix: str = "cred") -> str:
 
 
 def claims_of(token: str) -> dict[str, Any]:
-    """The claims of an access token, unverified (the test only reads them)."""
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    """The claims of an access token, read without verifying (the test only
+    reads them; the server verified the token it issued)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return claims
 
 

@@ -4,8 +4,8 @@ Known flaws, from reading each target's code (the finding id that must
 report each is in brackets):
 
 The blog post's app (``bench/baselines/blogpost.py`` with the post's
-``TokenManager("your-secret-key")``):
-- the hard-coded secret ``your-secret-key`` [jwt-weak-secret];
+hard-coded ``TokenManager`` placeholder secret):
+- the hard-coded secret, the post's placeholder [jwt-weak-secret];
 - ``X-XSS-Protection: 1; mode=block``, outdated [header-x-xss-protection];
 - bcrypt 5 raises on passwords over 72 bytes, and ``except jwt.JWTError``
   names an exception PyJWT lacks, so both answer 500 [server-error-on-bad-input];

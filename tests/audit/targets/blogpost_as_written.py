@@ -1,4 +1,4 @@
-"""The blog post's app exactly as the post writes it: ``TokenManager("your-secret-key")``.
+"""The blog post's app exactly as the post writes it, hard-coded secret included.
 
 ``bench/baselines/blogpost.py`` assembles the post's snippets but generates
 its secret (a benchmark has no use for the flaw); the audit's tests need the
@@ -15,7 +15,7 @@ from typing import Any
 blogpost: Any = import_module("bench.baselines.blogpost")
 app = blogpost.app
 
-#: The post: ``token_manager = TokenManager("your-secret-key")``.
-blogpost.token_manager.secret_key = "your-secret-key"
+#: The post's ``token_manager = TokenManager(...)`` with its literal placeholder.
+blogpost.token_manager.secret_key = "your-secret-key"  # allowed: the flaw under audit
 
 __all__ = ["app"]

@@ -12,7 +12,7 @@ from bastion.audit.secrets_list import candidate_secrets, example_secrets
 DOCUMENTED = {
     "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7": "FastAPI docs",
     "SECRET": "fastapi-users docs",
-    "your-secret-key": "blog post",
+    "your-secret-key": "blog post",  # allowed: a documented weak secret the list must hold
 }
 
 
