@@ -124,6 +124,9 @@ def token_error_response(error: BastionError) -> JSONResponse:
     """``error`` answered on ``POST /auth/token``: an RFC 6749 §5.2 error object
     (``error``, ``error_description``) with Bastion's ``code`` and ``detail``,
     ``Retry-After`` and RateLimit headers kept, never cached (§5.1)."""
+    if isinstance(error, MfaRequired):
+        # Already an RFC 6749-shaped error object, with the mfa_token.
+        return mfa_required_response(error)
     status = status_of(error)
     headers = {**retry_headers(error), "Cache-Control": "no-store", "Pragma": "no-cache"}
     body = {

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 
@@ -56,6 +56,10 @@ class JsonRoute(APIRoute):
                     (await request.body()).decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _not_utf8(exc) from None
+                except ClientDisconnect:
+                    # The body limit has already answered 413 and ended the
+                    # exchange; whatever is sent now is dropped.
+                    return Response(status_code=400)
             return await handler(request)
 
         return json_only
