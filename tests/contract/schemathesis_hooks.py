@@ -36,6 +36,21 @@ ELSEWHERE = 2**62
 #: 30,000 common ones" and "not containing the username" (another field).
 POLICY_ONLY_CODES = frozenset({"password_too_common", "password_contains_username"})
 
+#: Codes of 400 answers that depend on the account's state or secrets, never
+#: on the shape of the request (see false positive 5).
+STATE_CODES = frozenset(
+    {
+        "wrong_password",
+        "invalid_code",
+        "invalid_token",
+        "invalid_grant",
+        "invalid_credential",
+        "totp_not_pending",
+        "totp_not_enabled",
+        "mfa_not_enabled",
+    }
+)
+
 _lock = threading.Lock()
 _statuses: Counter[str] = Counter()
 _by_operation: dict[str, Counter[str]] = {}
@@ -126,6 +141,18 @@ def _validation_items(response: Any) -> list[dict[str, Any]]:
     return [item for item in detail if isinstance(item, dict)]
 
 
+def _answer_code(response: Any) -> str | None:
+    """Bastion's ``code`` (or the RFC 6749 ``error``) of a JSON answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    code = body.get("code") or body.get("error")
+    return code if isinstance(code, str) else None
+
+
 def _integral_floats(value: Any) -> bool:
     """Whether a JSON body holds a number like ``36.0`` where an integer goes."""
     if isinstance(value, dict):
@@ -146,7 +173,7 @@ def _explained(item: dict[str, Any], case: Any) -> bool:
         # 2. JSON Schema counts 36.0 as an integer; SPEC wants a strict
         #    integer age (13.5, true and 13.0 alike are 422).
         return True
-    if where == "email" and kind == "value_error":
+    if where in ("email", "new_email") and kind == "value_error":
         # 3. format "email" admits addresses email-validator refuses
         #    (special-use domains such as .test or .local, quoted local
         #    parts): SPEC demands a "valid address (email-validator)".
@@ -159,13 +186,11 @@ def is_false_positive(code: str, case: Any, response: Any) -> bool:
     """The named false positives of ``positive_data_acceptance`` (ST202)."""
     if code != "ST202":  # "Schema-valid request rejected"
         return False
-    if (
-        case.method.upper() == "POST"
-        and case.path == "/users/me/password"
-        and response.status_code == 400
-    ):
-        # 5. A well-formed body with the wrong current password: the schema
-        #    cannot know the caller's password.
+    if response.status_code == 400 and _answer_code(response) in STATE_CODES:
+        # 5. A well-formed body that the account's state refuses: the wrong
+        #    current password, a code or one-time token that is not the one
+        #    issued, a passkey or enrolment the server never began. The
+        #    schema cannot know the caller's secrets or what was issued.
         return True
     items = _validation_items(response)
     return response.status_code == 422 and bool(items) and all(_explained(i, case) for i in items)
