@@ -52,6 +52,10 @@ def test_prune_removes_what_is_obsolete_and_says_what_per_kind(tmp_path: Path) -
         "bastion: removed 0 sessions",
         "bastion: removed 1 revocations",
         "bastion: removed 3 events",
+        "bastion: removed 0 mail",
+        "bastion: removed 0 one-time tokens",
+        "bastion: removed 0 browser sessions",
+        "bastion: removed 0 mfa challenges",
     ]
     assert again.returncode == 0, again.stderr
     assert "bastion: removed 0 events" in again.stdout.splitlines()

@@ -35,7 +35,7 @@ def test_configured_rp_id_and_origins_win(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_public_url_that_is_not_absolute_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="absolute"):
+    with pytest.raises(ValidationError, match="http:// or https:// URL"):
         _settings(tmp_path, public_url="localhost:8000")
 
 
