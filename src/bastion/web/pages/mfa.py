@@ -29,7 +29,10 @@ _ANSWERS = ("otp", "recovery_code", "webauthn")
 
 def svg_data_uri(svg: str) -> str:
     """SVG markup as a ``data:`` URI for an ``<img>``: the page CSP allows
-    ``img-src data:``, and markup inside an image cannot run script."""
+    ``img-src data:``, and markup inside an image cannot run script. An SVG
+    document on its own (unlike one inline in HTML) needs its namespace."""
+    if "xmlns=" not in svg.split(">", 1)[0]:
+        svg = svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"', 1)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
 
 
