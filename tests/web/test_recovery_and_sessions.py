@@ -153,3 +153,28 @@ async def test_pages_mount_under_a_prefix(make_settings: SettingsFactory) -> Non
         assert (await pages.get("/auth-service/static/bastion/bastion.css")).status_code == 200
         forgot = await pages.get("/auth-service/account/forgot")
         assert forgot.status_code == 200
+
+
+async def test_the_email_address_changes_from_the_account_page(
+    server: RunningServer, pages: PageClient
+) -> None:
+    await make_admin(server, "dora")
+    await pages.sign_in("dora")
+    wrong = await pages.post(
+        "/account/email",
+        {"new_email": "dora.new@example.com", "email_password": "not the password"},
+        csrf_from="/account",
+    )
+    assert wrong.status_code == 200
+    assert 'id="e-email_password"' in wrong.text
+    response = await pages.post(
+        "/account/email",
+        {"new_email": "dora.new@example.com", "email_password": GOOD_PASSWORD},
+        csrf_from="/account",
+    )
+    assert response.headers["location"] == "/account?done=email"
+    assert "dora@example.com" in (await pages.get("/account")).text  # not yet changed
+    token = await link_token(server, "dora.new@example.com", "verify")
+    await pages.post("/account/verify", {"token": token}, csrf_from="/account/verify")
+    assert "dora.new@example.com" in (await pages.get("/account")).text
+    assert len(await events_of(server, "user_email_change_request")) == 1

@@ -39,6 +39,8 @@ NOTICES = {
     "signed_out": "You are signed out.",
     "password": "Your password is changed. Your other sessions were signed out.",
     "mfa_off": "Two-step verification is off.",
+    "email": "A confirmation mail is on its way to the new address; "
+    "your address changes when you follow its link.",
     "passkey_added": "The passkey is added.",
     "passkey_removed": "The passkey is removed.",
 }

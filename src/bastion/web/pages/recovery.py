@@ -15,7 +15,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bastion.errors import BastionError
+from bastion.errors import BastionError, WrongPassword
+from bastion.web.pages.account import render_account
 from bastion.web.site import FORM_ERROR, Site
 
 
@@ -78,6 +79,24 @@ def build_router(site: Site) -> APIRouter:
             return await show(request, "account/verify.html", values, FORM_ERROR)
         return await show(request, "account/verify.html", {"error": None, "done": True})
 
+    async def change_email(request: Request) -> Response:
+        viewer = await site.signed_in(request)
+        form = await site.form(request, viewer)
+        try:
+            await recovery.change_email(
+                viewer.principal,
+                site.field(form, "new_email").strip(),
+                site.field(form, "email_password"),
+                context=site.context(request),
+            )
+        except BastionError as exc:
+            field = "email_password" if isinstance(exc, WrongPassword) else "new_email"
+            return await render_account(
+                site, request, viewer, status=FORM_ERROR, errors={field: exc.message}
+            )
+        return RedirectResponse(site.url("/account?done=email"), status_code=303)
+
+    add("/account/email", change_email, "POST")
     add("/account/forgot", forgot_page)
     add("/account/forgot", forgot, "POST")
     add("/account/reset", reset_page)
