@@ -120,6 +120,16 @@ async def test_a_passkey_is_added_and_signs_in_without_a_password(
     await page.get_by_role("button", name="Sign in with a passkey").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
     await expect(page.get_by_role("definition").first).to_have_text("bob")
+
+    # With a passkey, MFA is on: the password is followed by the passkey.
+    await sign_out(page)
+    await page.get_by_label("Username").fill("bob")
+    await page.get_by_label("Password").fill(GOOD_PASSWORD)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it is you")
+    await assert_page_ok(page, watch)
+    await page.get_by_role("button", name="Use your passkey").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
     watch.assert_clean()
 
 
