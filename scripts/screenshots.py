@@ -91,9 +91,18 @@ async def main() -> None:
                 await page.screenshot(path=OUT / "login.png")
                 await page.get_by_label("Username").fill("root")
                 await page.get_by_label("Password").fill(PASSWORD)
-                await page.get_by_role("button", name="Sign in").click()
+                await page.get_by_role("button", name="Sign in", exact=True).click()
                 await page.wait_for_url(f"{base}/account")
                 await page.screenshot(path=OUT / "account.png", full_page=True)
+                # The TOTP enrolment: the QR code and the key, before confirming.
+                mfa = page.locator("section[aria-labelledby=mfa]")
+                await mfa.get_by_label("Current password").fill(PASSWORD)
+                await mfa.get_by_role("button", name="Set up an authenticator app").click()
+                await page.get_by_role("img", name="QR code of the key below").wait_for()
+                await page.locator("section[aria-labelledby=mfa]").screenshot(
+                    path=OUT / "account-totp.png"
+                )
+                await page.goto(f"{base}/account")
                 await page.goto(f"{base}/admin")
                 await page.screenshot(path=OUT / "admin-overview.png", full_page=True)
                 await page.goto(f"{base}/admin/events?type=authn_login_fail")

@@ -10,7 +10,6 @@ from importlib import resources
 from types import SimpleNamespace
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from bastion.web.charts import nice_ceiling, stacked_bars
 from bastion.web.site import format_time
@@ -57,6 +56,7 @@ def test_every_template_renders_with_hostile_text_escaped() -> None:
         email=probe,
         age=30,
         permissions=(probe,),
+        email_verified=False,
         created_at=datetime.now(UTC),
     )
     chart = stacked_bars(probe, [probe], ["00:00", "01:00"], [[1, 2]])
@@ -89,7 +89,9 @@ def test_every_template_renders_with_hostile_text_escaped() -> None:
         "mfa_token": probe,
         "mfa": SimpleNamespace(totp=False, passkeys=0, recovery_codes_left=0),
         "passkeys": [SimpleNamespace(id="k1", name=probe, created_at=1.0e9)],
-        "enrolment": SimpleNamespace(secret=probe, qr_svg=Markup("<svg></svg>")),
+        "enrolment": SimpleNamespace(secret=probe, qr="data:image/svg+xml;base64,PHN2Zy8+"),
+        "mfa_error": probe,
+        "locked_until": datetime.now(UTC),
         "recovery_codes": None,
         "sessions": [
             SimpleNamespace(

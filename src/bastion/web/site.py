@@ -36,6 +36,9 @@ MAX_FIELD_LENGTH = 4096
 #: is refused outright keeps its status (403, 404, 429, 503).
 FORM_ERROR = 200
 
+#: The features whose parts the templates show.
+FEATURES = frozenset({"recovery", "sessions", "mfa"})
+
 STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -127,22 +130,15 @@ class Site:
         container: The instance's services.
         hooks: What the API lends the pages.
         prefix: Where Bastion is mounted (``""`` at the root).
-        services: The services of the optional page modules that are
-            enabled, by feature name.
     """
 
-    def __init__(
-        self,
-        container: Container,
-        hooks: PageHooks,
-        prefix: str,
-        services: dict[str, object] | None = None,
-    ) -> None:
+    def __init__(self, container: Container, hooks: PageHooks, prefix: str) -> None:
         self.container = container
         self.hooks = hooks
         self.prefix = prefix
-        self.services = dict(services or {})
-        self.features = frozenset(self.services)
+        #: The templates still test for these (a library user's own
+        #: templates may leave a feature out).
+        self.features = FEATURES
         #: Every asset, read once: served from memory by name, so no request
         #: path ever reaches the file system.
         self.static = _load_static()

@@ -16,19 +16,33 @@ from starlette.responses import RedirectResponse, Response
 from bastion.errors import (
     BastionError,
     InvalidCredentials,
+    MfaRequired,
     Throttled,
     ValidationFailed,
     WrongPassword,
 )
-from bastion.web.cookies import ANON_COOKIE, SESSION_COOKIE, clear_cookie, set_cookie
+from bastion.types import TokenPair
+from bastion.web.cookies import (
+    ANON_COOKIE,
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_MAX_AGE,
+    SESSION_COOKIE,
+    clear_cookie,
+    set_cookie,
+)
 from bastion.web.pages.sessions import session_rows
-from bastion.web.site import FORM_ERROR, Site
+from bastion.web.site import FORM_ERROR, Site, Viewer
 
 #: Notices a redirect may ask a page to show, by key: never text from the URL.
 NOTICES = {
     "registered": "Your account is ready. Sign in to continue.",
     "signed_out": "You are signed out.",
     "password": "Your password is changed. Your other sessions were signed out.",
+    "mfa_off": "Two-step verification is off.",
+    "email": "A confirmation mail is on its way to the new address; "
+    "your address changes when you follow its link.",
+    "passkey_added": "The passkey is added.",
+    "passkey_removed": "The passkey is removed.",
 }
 
 
@@ -98,7 +112,12 @@ def build_router(site: Site) -> APIRouter:
             )
         context = site.context(request)
         try:
-            pair = await auth.password_grant(username, password, context=context)
+            pair = await auth.password_grant(
+                username,
+                password,
+                device_token=request.cookies.get(DEVICE_COOKIE) or None,
+                context=context,
+            )
         except InvalidCredentials:
             site.hooks.on_login("failure")
             return login_form(
@@ -106,25 +125,26 @@ def build_router(site: Site) -> APIRouter:
             )
         except Throttled as exc:
             site.hooks.on_login("throttled")
-            return login_form(
+            return throttled_form(request, exc, username)
+        except MfaRequired as exc:
+            # The password was right; the second step completes the sign-in
+            # (``/account/login/mfa``, pages/mfa.py).
+            return site.render(
                 request,
-                status=429,
-                error=f"Too many failed sign-ins. Try again in {exc.retry_after} seconds.",
-                username=username,
-                headers={"Retry-After": str(exc.retry_after)},
+                "account/login_mfa.html",
+                {"error": None, "mfa_token": exc.mfa_token, "methods": exc.methods, "next": target},
             )
         site.hooks.on_login("success")
-        if viewer is not None:
-            await container.browser_sessions.end(viewer.session.token)
-        # A new cookie at every sign-in: a session id planted before the
-        # login is worthless after it (session fixation, OWASP).
-        session = await container.browser_sessions.create(
-            user_id=pair.user_id, session_id=pair.session_id, context=context
+        return await start_session(site, request, viewer, pair, target)
+
+    def throttled_form(request: Request, exc: Throttled, username: str) -> Response:
+        return login_form(
+            request,
+            status=429,
+            error=f"Too many failed sign-ins. Try again in {exc.retry_after} seconds.",
+            username=username,
+            headers={"Retry-After": str(exc.retry_after)},
         )
-        response = RedirectResponse(target, status_code=303)
-        set_cookie(response, SESSION_COOKIE, session.token)
-        clear_cookie(response, ANON_COOKIE)
-        return response
 
     async def logout(request: Request) -> Response:
         viewer = await site.viewer(request)
@@ -198,23 +218,9 @@ def build_router(site: Site) -> APIRouter:
     # -- the profile -------------------------------------------------------------
 
     async def account_page_of(
-        request: Request, viewer: Any, *, status: int = 200, errors: dict[str, str] | None = None
+        request: Request, viewer: Viewer, *, status: int = 200, errors: dict[str, str] | None = None
     ) -> Response:
-        current = viewer.session.record.session_id
-        return site.render(
-            request,
-            "account/account.html",
-            {
-                "user": viewer.user,
-                "session": viewer.session.record,
-                "notice": notice_of(request),
-                "errors": errors or {},
-                "min_length": _min_length(site),
-                "sessions": await session_rows(site, viewer.user.id, current),
-            },
-            viewer=viewer,
-            status=status,
-        )
+        return await render_account(site, request, viewer, status=status, errors=errors)
 
     async def account(request: Request) -> Response:
         return await account_page_of(request, await site.signed_in(request))
@@ -255,6 +261,60 @@ def build_router(site: Site) -> APIRouter:
     add("/account", account)
     add("/account/password", change_password, "POST")
     return router
+
+
+async def start_session(
+    site: Site, request: Request, viewer: Viewer | None, pair: TokenPair, target: str
+) -> Response:
+    """Open the browser session of a completed sign-in and go on to ``target``.
+
+    A new session cookie at every sign-in: a session id planted before the
+    login is worthless after it (session fixation, OWASP). The pair's device
+    token goes into its own long-lived cookie, for the next sign-in.
+    """
+    container = site.container
+    if viewer is not None:
+        await container.browser_sessions.end(viewer.session.token)
+    session = await container.browser_sessions.create(
+        user_id=pair.user_id, session_id=pair.session_id, context=site.context(request)
+    )
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(response, SESSION_COOKIE, session.token)
+    if pair.device_token:
+        set_cookie(response, DEVICE_COOKIE, pair.device_token, max_age=DEVICE_COOKIE_MAX_AGE)
+    clear_cookie(response, ANON_COOKIE)
+    return response
+
+
+async def render_account(
+    site: Site,
+    request: Request,
+    viewer: Viewer,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """The ``/account`` page; ``extra`` adds the one-time parts (the TOTP
+    enrolment, the new recovery codes, an error of the MFA forms)."""
+    current = viewer.session.record.session_id
+    user_id = viewer.user.id
+    mfa = site.container.mfa
+    values: dict[str, Any] = {
+        "user": viewer.user,
+        "session": viewer.session.record,
+        "notice": notice_of(request),
+        "errors": errors or {},
+        "min_length": _min_length(site),
+        "sessions": await session_rows(site, user_id, current),
+        "mfa": await mfa.mfa.status(user_id),
+        "passkeys": await mfa.passkeys.of_user(user_id),
+        "enrolment": None,
+        "recovery_codes": None,
+        "mfa_error": None,
+    }
+    values.update(extra)
+    return site.render(request, "account/account.html", values, viewer=viewer, status=status)
 
 
 def _min_length(site: Site) -> int:

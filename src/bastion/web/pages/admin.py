@@ -73,6 +73,15 @@ def bucket_label(epoch: float, width: float) -> str:
     return moment.strftime("%H:%M" if width < DAY else "%m-%d")
 
 
+#: Notices a redirect may ask the user page to show, by key (never URL text).
+USER_NOTICES = {
+    "1": "Permissions saved.",
+    "sessions": "Every session of this user is signed out.",
+    "mfa": "Every second factor of this user is removed; the user was told by mail.",
+    "unlock": "The sign-in lock is lifted.",
+}
+
+
 def build_router(site: Site) -> APIRouter:
     """The ``/admin`` pages."""
     router = APIRouter(include_in_schema=False)
@@ -170,8 +179,10 @@ def build_router(site: Site) -> APIRouter:
                 "user": user,
                 "events": events,
                 "errors": errors or {},
-                "notice": "Permissions saved." if request.query_params.get("done") else None,
+                "notice": USER_NOTICES.get(request.query_params.get("done", "")),
                 "sessions": await session_rows(site, user.id, None),
+                "locked_until": await users.locked_until(user),
+                "mfa": await site.container.mfa.mfa.status(user.id),
             },
             viewer=viewer,
             status=status,
