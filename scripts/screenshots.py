@@ -46,26 +46,50 @@ async def seed(app: object) -> None:
         at = now - (24 - hour) * 3600
         for _ in range(rng.randint(8, 30)):
             events.append(
-                SecurityEvent(at=at + rng.random() * 3600, type="authn_login_success",
-                              outcome="success", user_id=rng.randint(2, 6),
-                              username=rng.choice(["alice", "bob", "carol", "dave", "erin"]),
-                              ip=f"192.0.2.{rng.randint(2, 60)}", user_agent=agents[0])
+                SecurityEvent(
+                    at=at + rng.random() * 3600,
+                    type="authn_login_success",
+                    outcome="success",
+                    user_id=rng.randint(2, 6),
+                    username=rng.choice(["alice", "bob", "carol", "dave", "erin"]),
+                    ip=f"192.0.2.{rng.randint(2, 60)}",
+                    user_agent=agents[0],
+                )
             )
         burst = 60 if hour in (14, 15) else rng.randint(0, 6)
         for _ in range(burst):
             events.append(
-                SecurityEvent(at=at + rng.random() * 3600, type="authn_login_fail", outcome="failure",
-                              username=rng.choice(["admin", "root", "alice", "test"]),
-                              ip="203.0.113.66", user_agent=agents[2])
+                SecurityEvent(
+                    at=at + rng.random() * 3600,
+                    type="authn_login_fail",
+                    outcome="failure",
+                    username=rng.choice(["admin", "root", "alice", "test"]),
+                    ip="203.0.113.66",
+                    user_agent=agents[2],
+                )
             )
         if hour in (14, 15):
             for _ in range(12):
-                events.append(SecurityEvent(at=at + rng.random() * 3600, type="authn_login_lock",
-                                            outcome="failure", username="admin", ip="203.0.113.66",
-                                            user_agent=agents[2]))
-            events.append(SecurityEvent(at=at + 1800, type="excess_rate_limit_exceeded",
-                                        outcome="failure", ip="203.0.113.66", user_agent=agents[1],
-                                        detail={"rule": "login"}))
+                events.append(
+                    SecurityEvent(
+                        at=at + rng.random() * 3600,
+                        type="authn_login_lock",
+                        outcome="failure",
+                        username="admin",
+                        ip="203.0.113.66",
+                        user_agent=agents[2],
+                    )
+                )
+            events.append(
+                SecurityEvent(
+                    at=at + 1800,
+                    type="excess_rate_limit_exceeded",
+                    outcome="failure",
+                    ip="203.0.113.66",
+                    user_agent=agents[1],
+                    detail={"rule": "login"},
+                )
+            )
     events.sort(key=lambda event: event.at)
     await container.events._store.add_many(events)
 
