@@ -271,7 +271,11 @@ async def test_sixty_concurrent_wrong_passwords_get_ten_verifications(deploy: De
         *(d.attempt(name, WRONG, n=n, ip=f"198.51.100.{n + 1}") for n in range(60))
     )
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [400] * 10 + [429] * 50
+    # Exactly ten guesses are verified. A request the full hash queue sheds
+    # (503, before any reservation) is not a guess either.
+    assert statuses.count(400) == 10
+    assert set(statuses) - {400} <= {429, 503}
+    assert statuses.count(429) >= 40
 
 
 async def test_an_ipv6_client_is_throttled_by_its_64(deploy: Deploy) -> None:

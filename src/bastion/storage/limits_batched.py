@@ -240,14 +240,16 @@ class BatchedRedisRateLimitStore(RedisRateLimitStore):
             return 0
         for entry, _ in batches:
             entry.pending = []
-        pipe = self._redis.pipeline(transaction=False)
-        for entry, batch in batches:
-            await self._script(
-                keys=[entry.redis_key], args=self._args(entry, batch, now, -1), client=pipe
-            )
         try:
-            self.round_trips += 1
-            results = await pipe.execute()
+            # As a context manager the pipeline gives its connection back
+            # even when Redis is down (no unclosed session left to the GC).
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry, batch in batches:
+                    await self._script(
+                        keys=[entry.redis_key], args=self._args(entry, batch, now, -1), client=pipe
+                    )
+                self.round_trips += 1
+                results = await pipe.execute()
         except Exception as exc:
             for entry, batch in batches:
                 entry.pending = batch + entry.pending
