@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import statistics
@@ -28,6 +27,10 @@ from pathlib import Path
 
 import httpx
 
+from bastion.audit.stats import bootstrap_median_difference
+from bastion.audit.stats import mann_whitney_u as mann_whitney
+
+__all__ = ["mann_whitney", "measure", "median_difference_ci"]
 from bench.procs import (
     CLIENT_CPU,
     SERVER_CPU,
@@ -42,48 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 
 
-def mann_whitney(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test, normal approximation with tie correction.
-
-    Returns:
-        ``(U of a, p-value)``.
-    """
-    n1, n2 = len(a), len(b)
-    pooled = sorted([(x, 0) for x in a] + [(x, 1) for x in b])
-    ranks = [0.0] * len(pooled)
-    ties = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        rank = (i + j) / 2 + 1
-        for k in range(i, j + 1):
-            ranks[k] = rank
-        t = j - i + 1
-        ties += t**3 - t
-        i = j + 1
-    r1 = sum(rank for rank, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
-    u1 = r1 - n1 * (n1 + 1) / 2
-    n = n1 + n2
-    mean = n1 * n2 / 2
-    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
-    if variance <= 0:
-        return u1, 1.0
-    z = (abs(u1 - mean) - 0.5) / math.sqrt(variance)
-    return u1, math.erfc(max(z, 0.0) / math.sqrt(2))
-
-
 def median_difference_ci(
     a: list[float], b: list[float], rounds: int = 2000, seed: int = 7
 ) -> tuple[float, float]:
-    """Bootstrap 95% interval of ``median(a) - median(b)``."""
-    rng = random.Random(seed)
-    diffs = sorted(
-        statistics.median(rng.choices(a, k=len(a))) - statistics.median(rng.choices(b, k=len(b)))
-        for _ in range(rounds)
-    )
-    return diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
+    """Bootstrap 95% interval of ``median(a) - median(b)``, reproducible by ``seed``."""
+    return bootstrap_median_difference(a, b, rng=random.Random(seed), resamples=rounds)
 
 
 def measure(samples: int, workdir: Path) -> dict[str, object]:
