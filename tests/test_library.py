@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
 from bastion import Bastion, Settings, User
+from bastion.types import Principal
 from tests.conftest import GOOD_PASSWORD, SettingsFactory, _serve, bearer, login, register
 
 
@@ -138,3 +140,39 @@ async def test_bastion_routes_can_be_mounted_under_a_prefix(
     assert created.status_code == 201, created.text
     assert token.status_code == 200, token.text
     assert unprefixed.status_code == 404
+
+
+async def test_dependency_overrides_reach_bastions_own_routes(
+    make_settings: SettingsFactory,
+) -> None:
+    """Bastion's routes join the app's route list (not a lazily included
+    router); the app's ``dependency_overrides`` must still apply to them, as
+    tests of a host app rely on."""
+    app, auth = build_reports_app(await make_settings())
+    stand_in = User(
+        id=4242,
+        username="standin",
+        email="s@example.com",
+        age=40,
+        permissions=(),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+    async def user_override() -> User:
+        return stand_in
+
+    async def principal_override() -> Principal:
+        return Principal(user_id=4242, session_id="s", token_id="t")
+
+    app.dependency_overrides[auth.current_user] = user_override
+    app.dependency_overrides[auth.principal] = principal_override
+    stack: list[Callable[[], Awaitable[None]]] = []
+    base_url = await _serve(app, stack)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            me = await client.get("/users/me")
+    finally:
+        for stop in reversed(stack):
+            await stop()
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "standin"

@@ -116,7 +116,7 @@ def _check_lengths(form: FormData) -> None:
 
 def build_router(auth: Bastion) -> APIRouter:
     """The ``/auth`` routes."""
-    router = APIRouter(tags=["auth"])
+    router = auth.api_router(tags=["auth"])
     service = auth.container.auth_service
     extensions = extension_grants(auth)
 

@@ -55,7 +55,7 @@ def _epoch(moment: datetime | None) -> float | None:
 
 def build_router(auth: Bastion) -> APIRouter:
     """The ``/events`` route."""
-    router = APIRouter(tags=["events"])
+    router = auth.api_router(tags=["events"])
     recorder = auth.container.events
 
     @router.get(

@@ -36,7 +36,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 
 def build_router(auth: Bastion) -> APIRouter:
     """The MFA routes."""
-    router = APIRouter(tags=["mfa"], route_class=JsonRoute)
+    router = auth.api_router(tags=["mfa"], route_class=JsonRoute)
     parts = auth.container.mfa
 
     @router.get("/users/me/mfa", response_model=MfaStatusOut, responses=_ERRORS)

@@ -21,7 +21,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {401: {"description": "Missing or inv
 
 def build_router(auth: Bastion) -> APIRouter:
     """The passkey routes."""
-    router = APIRouter(tags=["passkeys"], route_class=JsonRoute)
+    router = auth.api_router(tags=["passkeys"], route_class=JsonRoute)
     service = auth.container.mfa.passkeys
 
     @router.post("/users/me/passkeys/options", responses=_ERRORS)

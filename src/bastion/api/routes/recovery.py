@@ -45,7 +45,7 @@ _TOKEN_DOC: dict[int | str, dict[str, object]] = {
 
 def build_router(auth: Bastion) -> APIRouter:
     """The recovery routes."""
-    router = APIRouter(tags=["recovery"], route_class=JsonRoute)
+    router = auth.api_router(tags=["recovery"], route_class=JsonRoute)
     recovery = auth.container.mail.recovery
     store = auth.container.rate_store
     rule = rate_rule("recovery", auth.settings.recovery_rate_limit, fail_closed=True)

@@ -20,7 +20,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {401: {"description": "Missing or inv
 
 def build_router(auth: Bastion) -> APIRouter:
     """The session routes (``/users/me/...`` before ``/users/{id}/...``)."""
-    router = APIRouter(tags=["sessions"])
+    router = auth.api_router(tags=["sessions"])
     service = auth.container.mfa.sessions
 
     @router.get("/users/me/sessions", response_model=list[SessionOut], responses=_ERRORS)

@@ -26,7 +26,7 @@ def may_see_email(principal: Principal, user: User) -> bool:
 
 def build_router(auth: Bastion) -> APIRouter:
     """The ``/users`` routes."""
-    router = APIRouter(tags=["users"], route_class=JsonRoute)
+    router = auth.api_router(tags=["users"], route_class=JsonRoute)
     users = auth.container.user_service
     sessions = auth.container.auth_service
 
