@@ -128,6 +128,43 @@ async def test_an_unreachable_redis_is_unavailable_not_an_error() -> None:
         await store.close()
 
 
+async def test_concurrent_hits_of_a_stale_key_share_one_round_trip(
+    two: tuple[BatchedRedisRateLimitStore, ...],
+) -> None:
+    """32 connections of one new client: one script call decides for all of
+    them, not 32 at once."""
+    import time
+
+    big = RateRule("default", 100_000, 60)
+    store = two[0]
+    now = time.time()
+    decisions = await asyncio.gather(*(store.hit(big, "198.51.100.7", now) for _ in range(32)))
+    assert all(decision.allowed for decision in decisions)
+    assert store.round_trips == 1
+
+
+async def test_hits_waiting_on_an_unreachable_redis_all_fail_at_once() -> None:
+    import socket
+    import time
+
+    from bastion.errors import Unavailable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = BatchedRedisRateLimitStore(f"redis://127.0.0.1:{port}/0")
+    try:
+        now = time.time()
+        results = await asyncio.gather(
+            *(store.hit(DEFAULT, "198.51.100.8", now) for _ in range(8)), return_exceptions=True
+        )
+    finally:
+        await store.close()
+    assert all(isinstance(result, Unavailable) for result in results)
+    # Only the first asked Redis; the others learnt its failure.
+    assert store.round_trips == 1
+
+
 async def test_two_app_instances_share_the_general_budget_over_http(
     make_settings: SettingsFactory, start_server: ServerFactory, redis: RedisServer
 ) -> None:
