@@ -16,6 +16,16 @@ Two modes:
 
 Every run is bounded by ``duration`` and ``max_requests``; requests still
 unanswered at the end are cancelled and reported as ``unfinished``.
+
+Request templates (:class:`RequestSpec`) may hold ``{n}`` (a counter unique per
+request), ``{c}`` (the closed-loop connection's index: W2 logs each connection
+in as its own user) and, in header values, ``{ip}`` (a distinct IPv4 address
+``10.x.y.z`` per request, from ``{n}``: W9's distinct clients).
+
+A closed-loop run with ``honour_retry_after`` (seconds, the cap) is a polite
+client: after a 429 or 503 carrying ``Retry-After: N`` (delta-seconds) it sleeps
+``min(N, cap)`` seconds, never past the run's deadline, before its next request
+(W3's second kind of flooding client); without it, a client retries at once.
 """
 
 from __future__ import annotations
@@ -37,13 +47,13 @@ CLOSED_GRACE_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One request template; ``{n}`` in ``path`` or ``body`` becomes a unique counter.
+    """One request template (placeholders: ``{n}``, ``{c}``, ``{ip}``; module docstring).
 
     Attributes:
         method: HTTP method.
         path: Request target.
         headers: Extra headers.
-        body: Body text (may hold ``{n}``).
+        body: Body text (may hold ``{n}`` and ``{c}``).
         content_type: ``Content-Type`` of the body.
     """
 
@@ -64,18 +74,37 @@ class RequestSpec:
             content_type=data.get("content_type"),
         )
 
-    def render(self, host: str, port: int, n: int) -> bytes:
-        """The raw request bytes for counter value ``n``."""
-        unique = "{n}" in self.body or "{n}" in self.path
-        path = self.path.replace("{n}", str(n)) if unique else self.path
-        body = (self.body.replace("{n}", str(n)) if unique else self.body).encode()
+    def render(self, host: str, port: int, n: int, c: int = 0) -> bytes:
+        """The raw request bytes for counter value ``n`` on connection ``c``."""
+        path = _fill(self.path, n, c)
+        body = _fill(self.body, n, c).encode()
         lines = [f"{self.method} {path} HTTP/1.1", f"Host: {host}:{port}"]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        lines += [f"{name}: {_fill(value, n, c)}" for name, value in self.headers.items()]
         if self.content_type:
             lines.append(f"Content-Type: {self.content_type}")
         if body or self.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def distinct_ipv4(n: int) -> str:
+    """A distinct address in 10.0.0.0/8 for every ``n`` below 2**24."""
+    n %= 1 << 24
+    return f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+
+
+def _fill(text: str, n: int, c: int) -> str:
+    """``text`` with its ``{n}``, ``{c}`` and ``{ip}`` placeholders filled in."""
+    if "{" not in text:
+        return text
+    return text.replace("{n}", str(n)).replace("{c}", str(c)).replace("{ip}", distinct_ipv4(n))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as delta-seconds (RFC 9110 §10.2.3); ``None`` if absent or a date."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 class Connection:
@@ -85,6 +114,8 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.open = True
+        self.headers: dict[str, str] = {}
+        """Headers of the last response (names lower-cased)."""
 
     @classmethod
     async def connect(cls, host: str, port: int) -> Connection:
@@ -103,6 +134,7 @@ class Connection:
             name, sep, value = line.partition(":")
             if sep:
                 headers[name.strip().lower()] = value.strip()
+        self.headers = headers
         if "content-length" in headers:
             body = await self.reader.readexactly(int(headers["content-length"]))
         elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -170,6 +202,8 @@ class Recorder:
         self.statuses: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.started = 0
+        self.retry_after_waits = 0
+        self.retry_after_slept = 0.0
 
     def status(self, status: int, latency: float) -> None:
         """Record an answer."""
@@ -199,6 +233,8 @@ class Recorder:
             "errors": self.errors,
             "latency_ms": percentiles(self.latencies),
             "ok_latency_ms": percentiles(self.ok_latencies),
+            "retry_after_waits": self.retry_after_waits,
+            "retry_after_slept_s": round(self.retry_after_slept, 3),
         }
 
 
@@ -208,14 +244,16 @@ async def _closed(cfg: dict[str, Any], spec: RequestSpec, rec: Recorder) -> None
     budget = [int(cfg.get("max_requests", 1_000_000))]
     counter = [int(cfg.get("first_n", 0))]
     timeout = float(cfg.get("timeout", 30.0))
+    polite = cfg.get("honour_retry_after")
+    cap = float(polite) if polite else 0.0
 
-    async def worker() -> None:
+    async def worker(c: int) -> None:
         conn: Connection | None = None
         try:
             while time.monotonic() < deadline and budget[0] > 0:
                 budget[0] -= 1
                 counter[0] += 1
-                raw = spec.render(host, port, counter[0])
+                raw = spec.render(host, port, counter[0], c)
                 rec.started += 1
                 start = time.perf_counter()
                 try:
@@ -223,6 +261,13 @@ async def _closed(cfg: dict[str, Any], spec: RequestSpec, rec: Recorder) -> None
                         conn = await Connection.connect(host, port)
                     status, _ = await asyncio.wait_for(conn.roundtrip(raw), timeout)
                     rec.status(status, time.perf_counter() - start)
+                    wait = retry_after_seconds(conn.headers.get("retry-after"))
+                    if cap and status in (429, 503) and wait is not None:
+                        # A polite client: wait as told (capped), never past the end.
+                        pause = min(wait, cap, max(0.0, deadline - time.monotonic()))
+                        rec.retry_after_waits += 1
+                        rec.retry_after_slept += pause
+                        await asyncio.sleep(pause)
                 except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
                     rec.error(exc)
                     if conn is not None:
@@ -233,7 +278,7 @@ async def _closed(cfg: dict[str, Any], spec: RequestSpec, rec: Recorder) -> None
             if conn is not None:
                 conn.close()
 
-    workers = [worker() for _ in range(int(cfg["concurrency"]))]
+    workers = [worker(c) for c in range(int(cfg["concurrency"]))]
     await _bounded(workers, deadline + CLOSED_GRACE_SECONDS)
 
 

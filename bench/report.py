@@ -16,6 +16,8 @@ HEADS = {
     "fastapi-users": "fastapi-users",
 }
 BASTIONS = ("bastion", "bastion-pg")
+#: W3's kinds of flooding client, and their short labels.
+W3_KINDS = {"retry-at-once": "retrying at once", "honour-retry-after": "honouring Retry-After"}
 
 
 def fmt(value: Any, unit: str = "") -> str:
@@ -45,6 +47,26 @@ def _get(results: dict[str, Any], workload: str, target: str, key: str) -> Any:
     return value.get(key) if isinstance(value, dict) else None
 
 
+def _kind(results: dict[str, Any], target: str, kind: str, key: str) -> Any:
+    """A figure of one W3 flood kind."""
+    kinds = _get(results, "W3", target, "kinds")
+    value = kinds.get(kind) if isinstance(kinds, dict) else None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _w3_kind_line(kind: str, k: dict[str, Any]) -> str:
+    polite = (
+        f", {k.get('flood_retry_after_waits')} Retry-After waits"
+        if kind == "honour-retry-after"
+        else ""
+    )
+    return (
+        f"{kind}: flood p50/p99 {fmt(k.get('flood_p50_ms'))}/{fmt(k.get('flood_p99_ms'))} ms "
+        f"(max {fmt(k.get('flood_max_ms'))}) = {fmt(k.get('p99_ratio'))}x idle p99; "
+        f"flood {k.get('flood_status')}{polite}"
+    )
+
+
 def one_line(workload: str, r: dict[str, Any]) -> str:
     """The figures of one workload on one target, for the console."""
     if "error" in r:
@@ -68,12 +90,25 @@ def one_line(workload: str, r: dict[str, Any]) -> str:
             )
         return line
     if workload == "W3":
+        kinds = r.get("kinds", {})
         return (
-            f"/health p50/p99 idle {fmt(r.get('idle_p50_ms'))}/{fmt(r.get('idle_p99_ms'))} ms, "
-            f"during flood {fmt(r.get('flood_p50_ms'))}/{fmt(r.get('flood_p99_ms'))} ms "
-            f"(max {fmt(r.get('flood_max_ms'))}); flood of {r.get('flood_concurrency')}: "
-            f"{r.get('flood_status')}, RSS {fmt(r.get('rss_before_flood_mib'))} -> "
-            f"{fmt(r.get('rss_after_flood_mib'))} MiB"
+            f"/health p50/p99 idle {fmt(r.get('idle_p50_ms'))}/{fmt(r.get('idle_p99_ms'))} ms; "
+            f"flood of {r.get('flood_concurrency')} logins, "
+            + "; ".join(_w3_kind_line(kind, k) for kind, k in kinds.items())
+        )
+    if workload == "W9":
+        return (
+            f"RSS idle {fmt(r.get('rss_idle_mib'))} MiB -> {fmt(r.get('rss_after_mib'))} MiB "
+            f"after {r.get('clients'):,} distinct clients (+{fmt(r.get('rss_growth_mib'))} MiB, "
+            f"{fmt(r.get('growth_kib_per_client'))} KiB/client; peak "
+            f"{fmt(r.get('hwm_after_mib'))} MiB); status {r.get('status')}, "
+            f"{fmt(r.get('rps'))} req/s"
+            + (
+                f"; Redis used_memory {fmt(r['redis_used_idle_mib'])} -> "
+                f"{fmt(r.get('redis_used_after_mib'))} MiB"
+                if r.get("redis_used_idle_mib") is not None
+                else ""
+            )
         )
     if workload == "W5":
         if "skipped" in r:
@@ -163,18 +198,31 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             None,
         ),
         ("W3 /health p99 idle, ms", "W3", "idle_p99_ms", val("W3", "idle_p99_ms"), None),
-        (
-            "W3 /health p99 during login flood, ms",
-            "W3",
-            "flood_p99_ms",
-            val("W3", "flood_p99_ms"),
-            None,
+        *(
+            row
+            for kind, label in W3_KINDS.items()
+            for row in (
+                (
+                    f"W3 /health p99 during login flood, clients {label}, ms",
+                    "W3",
+                    "flood_p99_ms",
+                    (lambda k: lambda t: _kind(results, t, k, "flood_p99_ms"))(kind),
+                    None,
+                ),
+                (
+                    f"W3 the same ÷ idle p99 (target ≤ 3), clients {label}",
+                    "W3",
+                    "p99_ratio",
+                    (lambda k: lambda t: _kind(results, t, k, "p99_ratio"))(kind),
+                    None,
+                ),
+            )
         ),
         (
-            "W3 server RSS after flood, MiB",
+            "W3 server RSS after both floods, MiB",
             "W3",
             "rss_after_flood_mib",
-            val("W3", "rss_after_flood_mib"),
+            lambda t: _kind(results, t, "honour-retry-after", "rss_after_flood_mib"),
             None,
         ),
         (
@@ -260,7 +308,35 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             None,
         ),
         ("W8 2 workers ÷ 1 worker", "W8", "speedup", val("W8", "speedup"), None),
+        (
+            "W9 RSS idle → after 100,000 distinct clients, MiB"
+            if _get_any(results, "W9", "clients_target") == 100_000
+            else "W9 RSS idle → after N distinct clients (smoke: N below 100,000), MiB",
+            "W9",
+            "rss",
+            lambda t: _arrow(
+                _get(results, "W9", t, "rss_idle_mib"), _get(results, "W9", t, "rss_after_mib")
+            ),
+            None,
+        ),
+        ("W9 distinct clients reached", "W9", "clients", val("W9", "clients"), None),
     ]
+
+
+def _get_any(results: dict[str, Any], workload: str, key: str) -> Any:
+    """``key`` of the first target of ``workload`` that has it."""
+    for target in TARGETS:
+        value = _get(results, workload, target, key)
+        if value is not None:
+            return value
+    return None
+
+
+def _arrow(before: Any, after: Any) -> str | None:
+    """``before → after`` for a summary cell (the ratio columns skip it)."""
+    if before is None and after is None:
+        return None
+    return f"{fmt(before)} → {fmt(after)}"
 
 
 def _percent(value: Any) -> str | None:
@@ -307,6 +383,7 @@ _DETAIL_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("errors", "errors", ""),
     ],
     "W3": [
+        ("flooding clients", "kind", ""),
         ("idle p50 ms", "idle_p50_ms", ""),
         ("idle p99 ms", "idle_p99_ms", ""),
         ("flood p50 ms", "flood_p50_ms", ""),
@@ -314,9 +391,25 @@ _DETAIL_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("flood max ms", "flood_max_ms", ""),
         ("p99 ÷ idle", "p99_ratio", ""),
         ("/health unanswered", "health_unanswered", ""),
+        ("flood requests", "flood_requests", ""),
         ("flood logins ok", "flood_logins_ok", ""),
         ("flood statuses", "flood_status", ""),
+        ("Retry-After waits", "flood_retry_after_waits", ""),
         ("RSS before → after MiB", "rss", ""),
+    ],
+    "W9": [
+        ("RSS idle MiB", "rss_idle_mib", ""),
+        ("RSS after MiB", "rss_after_mib", ""),
+        ("growth MiB", "rss_growth_mib", ""),
+        ("KiB per client", "growth_kib_per_client", ""),
+        ("peak RSS (VmHWM) MiB", "hwm_after_mib", ""),
+        ("Redis used_memory idle MiB", "redis_used_idle_mib", ""),
+        ("Redis used_memory after MiB", "redis_used_after_mib", ""),
+        ("distinct clients", "clients", ""),
+        ("of", "clients_target", ""),
+        ("seconds", "seconds", ""),
+        ("status", "status", ""),
+        ("errors", "errors", ""),
     ],
     "W4": [
         ("registrations/s", "per_s", ""),
@@ -375,6 +468,13 @@ _DETAIL_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
+def _rows_of(workload: str, r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The detail rows of one target: one per W3 flood kind, else one."""
+    if workload == "W3" and isinstance(r.get("kinds"), dict):
+        return [{**r, **k, "kind": kind} for kind, k in r["kinds"].items()]
+    return [r]
+
+
 def _detail(workload: str, block: dict[str, Any]) -> list[str]:
     columns = _DETAIL_COLUMNS[workload]
     lines = [
@@ -382,28 +482,32 @@ def _detail(workload: str, block: dict[str, Any]) -> list[str]:
         "|---" * (len(columns) + 1) + "|",
     ]
     for target in TARGETS:
-        r = block["results"].get(target)
-        if r is None:
+        result = block["results"].get(target)
+        if result is None:
             continue
-        if "error" in r or "skipped" in r:
-            lines.append(f"| {HEADS[target]} | {r.get('error') or r.get('skipped')} |")
+        if "error" in result or "skipped" in result:
+            lines.append(f"| {HEADS[target]} | {result.get('error') or result.get('skipped')} |")
             continue
-        cells = []
-        for _, key, unit in columns:
-            if key == "rss":
-                value = (
-                    f"{fmt(r.get('rss_before_flood_mib'))} → {fmt(r.get('rss_after_flood_mib'))}"
-                )
-            else:
-                value = r.get(key)
-                value = (
-                    ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
-                    if isinstance(value, dict)
-                    else fmt(value, unit)
-                )
-            cells.append(str(value).replace("|", "\\|"))
-        lines.append(f"| {HEADS[target]} | " + " | ".join(cells) + " |")
+        for r in _rows_of(workload, result):
+            lines.append(f"| {HEADS[target]} | " + " | ".join(_cells(columns, r)) + " |")
     return lines
+
+
+def _cells(columns: list[tuple[str, str, str]], r: dict[str, Any]) -> list[str]:
+    """The cells of one detail row."""
+    cells = []
+    for _, key, unit in columns:
+        if key == "rss":
+            value = f"{fmt(r.get('rss_before_flood_mib'))} → {fmt(r.get('rss_after_flood_mib'))}"
+        else:
+            value = r.get(key)
+            value = (
+                ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+                if isinstance(value, dict)
+                else fmt(value, unit)
+            )
+        cells.append(str(value).replace("|", "\\|"))
+    return cells
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -462,7 +566,12 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
     panels = [
         ("W1 GET /protected, req/s", "W1", "rps", False),
         ("W2 logins/s", "W2", "per_s", False),
-        ("W3 /health p99 under login flood, ms (log; dashes: idle)", "W3", "flood_p99_ms", True),
+        (
+            "W3 /health p99, flood retrying at once, ms (log; dashes: idle)",
+            "W3",
+            "flood_p99_ms",
+            True,
+        ),
         ("W4 registrations/s", "W4", "per_s", False),
         ("W5 limiter memory, MiB", "W5", "memory_mib", False),
         ("W5 limiter, us per new-client check (log)", "W5", "new_client_check_us", True),
@@ -477,8 +586,14 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         "fastapi-users": "#7570b3",
     }
     for ax, (title, workload, key, log) in zip(axes.flat, panels, strict=True):
-        names = [t for t in TARGETS if isinstance(_get(results, workload, t, key), int | float)]
-        values = [float(_get(results, workload, t, key)) for t in names]
+
+        def figure(t: str, w: str = workload, k: str = key) -> Any:
+            if w == "W3":
+                return _kind(results, t, "retry-at-once", k)
+            return _get(results, w, t, k)
+
+        names = [t for t in TARGETS if isinstance(figure(t), int | float)]
+        values = [float(figure(t)) for t in names]
         bars = ax.bar([HEADS[t] for t in names], values, color=[colors[t] for t in names])
         ax.bar_label(bars, labels=[fmt(v) for v in values], fontsize=8)
         if workload in ("W2", "W4"):

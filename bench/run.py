@@ -53,8 +53,8 @@ from bench.targets import (
     bare_h11,
     bastion,
     bastion_cli,
+    bastion_in_process,
     bastion_pg,
-    bastion_quiet,
     bastion_serve,
     blogpost,
     ensure_peers_venv,
@@ -63,21 +63,34 @@ from bench.targets import (
 )
 from bench.wrk import find_wrk, parse_wrk
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")
 WORKLOAD_TITLES = {
     "W1": "authenticated GET /protected",
-    "W2": "logins/s against the physical limit",
-    "W3": "/health latency during a login flood vs idle",
+    "W2": "logins/s against the physical limit (each connection logs in its own user)",
+    "W3": "/health latency during a login flood vs idle, two kinds of flooding client",
     "W4": "registrations/s",
     "W5": "rate limiter: cost per check, memory at many distinct clients (Redis: PG+Redis column)",
     "W6": "revocation-check overhead on token verification",
     "W7": "observability overhead: access log + metrics on vs off (in process)",
     "W8": "bastion serve --workers 1 vs 2 on PostgreSQL + Redis (unpinned)",
+    "W9": "memory: server RSS idle and after N distinct clients (X-Forwarded-For)",
 }
+#: W3's two kinds of flooding client (issue 15): closed loop, retrying at once
+#: on 429/503, and the same clients honouring ``Retry-After``.
+W3_KINDS = ("retry-at-once", "honour-retry-after")
+#: Longest ``Retry-After`` a polite W3 client waits, seconds.
+W3_RETRY_AFTER_CAP = 5.0
 #: Where W8's processes run: on purpose not pinned (see ``Harness.w8``).
 W8_PLACEMENT = "not pinned: server workers, PostgreSQL, Redis and wrk share both CPUs"
 TARGET_NAMES = ("bare", "bare-h11", "blogpost", "bastion", "bastion-pg", "fastapi-users")
 SETUP_USER = "benchuser"
+#: W2's users, one per connection: ``benchuser0``, ``benchuser1``, ... (loadgen's
+#: ``{c}``). One account logged in from one client by many connections at once
+#: meets Bastion's login throttle (at most 5 reservations in flight per account
+#: and client, by design), which would measure the throttle, not logins.
+W2_USER = SETUP_USER + "{c}"
+#: W9's user (a database shared by two instances of bastion-pg has SETUP_USER).
+W9_USER = "memuser"
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,10 @@ class Params:
     w8_seconds: int
     w8_warmup: int
     w8_connections: int
+    w9_clients: int
+    w9_seconds: float
+    """Bound on W9's load; the figure says how many clients it reached."""
+    w9_connections: int
     hash_count: int
     hash_per_target: bool
     """Time the hash just before each target (closer in time, less exposed to the
@@ -138,6 +155,9 @@ SMOKE = Params(
     w8_seconds=1,
     w8_warmup=0,
     w8_connections=16,
+    w9_clients=2_000,
+    w9_seconds=20.0,
+    w9_connections=16,
     hash_count=1,
     hash_per_target=False,
     quiet_timeout=0.0,
@@ -167,6 +187,9 @@ FULL = Params(
     w8_seconds=10,
     w8_warmup=2,
     w8_connections=32,
+    w9_clients=100_000,
+    w9_seconds=180.0,
+    w9_connections=32,
     hash_count=10,
     hash_per_target=True,
     quiet_timeout=15.0,
@@ -277,18 +300,23 @@ class Harness:
 
     @contextlib.contextmanager
     def serving(
-        self, target: Target, cpu: int | None = SERVER_CPU
+        self,
+        target: Target,
+        cpu: int | None = SERVER_CPU,
+        extra_env: dict[str, str] | None = None,
     ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-        """Start ``target`` pinned to ``cpu`` (the server CPU; ``None``: unpinned);
-        stop it (whole group) afterwards."""
+        """Start ``target`` pinned to ``cpu`` (the server CPU; ``None``: unpinned),
+        with ``extra_env`` on top of its own; stop it (whole group) afterwards."""
         workdir = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.work))
         port = free_port()
         log = workdir / "server.log"
         proc = self.procs.spawn(
             target.command(port, workdir),
             cpu=cpu,
-            env=clean_env(target.env(workdir)),
-            cwd=ROOT,
+            env=clean_env({**target.env(workdir), **(extra_env or {})}),
+            # `bastion serve` reads a .env of its current directory: give it its
+            # empty work directory, so nothing of the checkout leaks in.
+            cwd=workdir if target.in_work_dir else ROOT,
             log=log,
         )
         try:
@@ -322,7 +350,7 @@ class Harness:
                 f"   single-hash time ({target.hasher}, CPU {SERVER_CPU}): {t_hash * 1000:.1f} ms"
             )
         with self.serving(target) as (port, proc):
-            headers = self.setup(target, port, info)
+            headers = self.setup(target, port, info, w2_users="W2" in self.workloads)
             info["rss_mib_after_setup"] = memory_kib(proc.pid).get("VmRSS", 0) / 1024
             for workload in ("W1", "W2", "W4", "W3"):  # the flood last: it leaves a backlog
                 if workload not in self.workloads:
@@ -339,16 +367,38 @@ class Harness:
                     result["server_peak_rss_mib"] = memory_kib(proc.pid).get("VmHWM", 0) / 1024
                     self.record(workload, target.name, result)
                     print(f"   {workload}: {report.one_line(workload, result)}")
+        if "W9" in self.workloads and target.forwarded_env is not None:
+            try:
+                result = self.w9(target)
+            except Exception as exc:
+                traceback.print_exc()
+                result = {"error": f"{type(exc).__name__}: {exc}"}
+                self.failures.append(f"W9 on {target.name}: {exc}")
+            self.record("W9", target.name, result)
+            print(f"   W9: {report.one_line('W9', result)}")
         info["load_average_after"] = os.getloadavg()[0]
 
-    def setup(self, target: Target, port: int, info: dict[str, Any]) -> dict[str, str]:
-        """Register and log in one user; check ``GET /protected``; return auth headers."""
+    def setup(
+        self,
+        target: Target,
+        port: int,
+        info: dict[str, Any],
+        *,
+        w2_users: bool = False,
+        user: str = SETUP_USER,
+    ) -> dict[str, str]:
+        """Register and log in ``user`` (and W2's users when ``w2_users``); check
+        ``GET /protected``; return auth headers."""
         headers: dict[str, str] = {}
         if target.register is not None and target.login is not None:
-            status, body = self.call(port, target.register(SETUP_USER))
-            if status >= 300:
-                raise RuntimeError(f"registration failed: {status} {body}")
-            status, body = self.call(port, target.login(SETUP_USER))
+            users = [user]
+            if w2_users:
+                users += [W2_USER.replace("{c}", str(c)) for c in range(self.p.w2_concurrency)]
+            for user in users:
+                status, body = self.call(port, target.register(user))
+                if status >= 300:
+                    raise RuntimeError(f"registration of {user} failed: {status} {body}")
+            status, body = self.call(port, target.login(user))
             if status != 200 or not isinstance(body, dict) or "access_token" not in body:
                 raise RuntimeError(f"login failed: {status} {body}")
             headers = {"Authorization": f"Bearer {body['access_token']}"}
@@ -464,12 +514,14 @@ class Harness:
     def w2(
         self, target: Target, port: int, proc: Any, headers: dict[str, str], t: float | None
     ) -> dict[str, Any] | None:
-        """Logins/s of one user, closed loop."""
+        """Logins/s, closed loop, each connection logging in its own user."""
         if target.login is None:
             return None
-        return self._throughput(
-            target.login(SETUP_USER), port, self.p.w2_seconds, self.p.w2_concurrency, t
+        result = self._throughput(
+            target.login(W2_USER), port, self.p.w2_seconds, self.p.w2_concurrency, t
         )
+        result["users"] = self.p.w2_concurrency
+        return result
 
     def w4(
         self, target: Target, port: int, proc: Any, headers: dict[str, str], t: float | None
@@ -489,7 +541,8 @@ class Harness:
         headers: dict[str, str],
         _t: float | None,
     ) -> dict[str, Any] | None:
-        """/health latency sampled open-loop, idle and then under a login flood."""
+        """/health latency sampled open-loop, idle and then under a login flood, once
+        per kind of flooding client (``W3_KINDS``); the idle sample is shared."""
         if target.login is None:
             return None
         sample = {
@@ -504,19 +557,49 @@ class Harness:
             self.loadgen({**sample, "duration": self.p.w3_idle_seconds}),
             self.p.w3_idle_seconds + 60,
         )
+        idle_p99 = idle["latency_ms"].get("p99")
+        kinds: dict[str, Any] = {}
+        for i, kind in enumerate(W3_KINDS):
+            if i:
+                # The previous flood may leave a backlog: let it drain first.
+                kinds[kind] = {"quiet_wait_s": round(wait_quiet(proc.pid, self.p.quiet_timeout), 2)}
+            else:
+                kinds[kind] = {}
+            kinds[kind].update(self._w3_flood(target, port, proc, sample, kind, idle_p99))
+        return {
+            "sample_rate_per_s": self.p.w3_sample_rate,
+            "flood_concurrency": self.p.w3_flood_concurrency,
+            "retry_after_cap_s": W3_RETRY_AFTER_CAP,
+            "idle_p50_ms": idle["latency_ms"].get("p50"),
+            "idle_p99_ms": idle_p99,
+            "kinds": kinds,
+        }
+
+    def _w3_flood(
+        self,
+        target: Target,
+        port: int,
+        proc: subprocess.Popen[bytes],
+        sample: dict[str, Any],
+        kind: str,
+        idle_p99: float | None,
+    ) -> dict[str, Any]:
+        """One login flood of ``kind`` with /health sampled during it."""
+        assert target.login is not None
         rss_before = memory_kib(proc.pid).get("VmRSS", 0) / 1024
         delay = min(0.5, self.p.w3_flood_seconds / 4)
-        flood = self.loadgen(
-            {
-                "port": port,
-                "mode": "closed",
-                "concurrency": self.p.w3_flood_concurrency,
-                "duration": self.p.w3_flood_seconds,
-                "max_requests": self.p.max_requests,
-                "timeout": self.p.w3_flood_seconds + 5,
-                "request": dataclasses.asdict(target.login(SETUP_USER)),
-            }
-        )
+        flood_cfg: dict[str, Any] = {
+            "port": port,
+            "mode": "closed",
+            "concurrency": self.p.w3_flood_concurrency,
+            "duration": self.p.w3_flood_seconds,
+            "max_requests": self.p.max_requests,
+            "timeout": self.p.w3_flood_seconds + 5,
+            "request": dataclasses.asdict(target.login(SETUP_USER)),
+        }
+        if kind == "honour-retry-after":
+            flood_cfg["honour_retry_after"] = W3_RETRY_AFTER_CAP
+        flood = self.loadgen(flood_cfg)
         sampler = self.loadgen(
             {**sample, "duration": self.p.w3_flood_seconds - delay, "start_delay": delay}
         )
@@ -525,13 +608,8 @@ class Harness:
         finally:
             flooded = self.collect(flood, self.p.w3_flood_seconds + 60)
         mem = memory_kib(proc.pid)
-        idle_p99 = idle["latency_ms"].get("p99")
         flood_p99 = during["latency_ms"].get("p99")
         return {
-            "sample_rate_per_s": self.p.w3_sample_rate,
-            "flood_concurrency": self.p.w3_flood_concurrency,
-            "idle_p50_ms": idle["latency_ms"].get("p50"),
-            "idle_p99_ms": idle_p99,
             "flood_p50_ms": during["latency_ms"].get("p50"),
             "flood_p99_ms": flood_p99,
             "flood_max_ms": during["latency_ms"].get("max"),
@@ -543,11 +621,72 @@ class Harness:
             "health_errors": {
                 k: v for k, v in during["errors"].items() if k != "skipped_outstanding"
             },
+            "flood_requests": flooded["completed"],
             "flood_logins_ok": flooded["ok"],
             "flood_status": flooded["status"],
             "flood_unfinished": flooded["unfinished"],
+            "flood_retry_after_waits": flooded["retry_after_waits"],
+            "flood_retry_after_slept_s": flooded["retry_after_slept_s"],
             "rss_before_flood_mib": rss_before,
             "rss_after_flood_mib": mem.get("VmRSS", 0) / 1024,
+        }
+
+    def w9(self, target: Target) -> dict[str, Any]:
+        """Server RSS idle (fresh instance, after setup) and after ``w9_clients``
+        authenticated ``GET /protected`` requests, each from a distinct client.
+
+        The server believes ``X-Forwarded-For`` from 127.0.0.1 (the target's
+        ``forwarded_env``) and every request carries a different address
+        (loadgen's ``{ip}``), so the server sees that many distinct clients:
+        per-client state (rate limiter buckets, ...) is what grows.
+        """
+        assert target.forwarded_env is not None
+        redis_url = target.env(self.work).get("BASTION_REDIS_URL")
+        with self.serving(target, extra_env=target.forwarded_env) as (port, proc):
+            # Its own user: bastion-pg's database outlives the first instance.
+            headers = self.setup(target, port, {}, user=W9_USER)
+            wait_quiet(proc.pid, self.p.quiet_timeout)
+            idle = memory_kib(proc.pid)
+            redis_idle = redis_used_mib(redis_url) if redis_url else None
+            cfg = {
+                "port": port,
+                "mode": "closed",
+                "concurrency": self.p.w9_connections,
+                "duration": self.p.w9_seconds,
+                "max_requests": self.p.w9_clients,
+                "timeout": self.p.request_timeout,
+                "request": {
+                    "method": "GET",
+                    "path": "/protected",
+                    "headers": {**headers, "X-Forwarded-For": "{ip}"},
+                },
+            }
+            out = self.collect(self.loadgen(cfg), self.p.w9_seconds + 60)
+            after = memory_kib(proc.pid)
+            redis_after = redis_used_mib(redis_url) if redis_url else None
+        rss_idle = idle.get("VmRSS", 0) / 1024
+        rss_after = after.get("VmRSS", 0) / 1024
+        return {
+            "clients_target": self.p.w9_clients,
+            "clients": out["completed"],
+            "ok": out["ok"],
+            "status": out["status"],
+            "errors": out["errors"],
+            "seconds": round(out["elapsed_s"], 1),
+            "rps": out["rps"],
+            "forwarded_env": target.forwarded_env,
+            "rss_idle_mib": rss_idle,
+            "rss_after_mib": rss_after,
+            "rss_growth_mib": rss_after - rss_idle,
+            "hwm_after_mib": after.get("VmHWM", 0) / 1024,
+            "growth_kib_per_client": (
+                (after.get("VmRSS", 0) - idle.get("VmRSS", 0)) / out["completed"]
+                if out["completed"]
+                else None
+            ),
+            # bastion-pg keeps its limiter state in Redis, not in the server.
+            "redis_used_idle_mib": redis_idle,
+            "redis_used_after_mib": redis_after,
         }
 
     def w5(self) -> None:
@@ -609,7 +748,9 @@ class Harness:
             Path(sys.executable), "observability", str(self.p.w7_requests), str(self.p.w7_rounds)
         )
         # The same comparison over HTTP: two servers, one run, W1's load.
-        for name, target in (("on", bastion()), ("off", bastion_quiet())):
+        # Both sides run through bench.serve_bastion: only the observability differs.
+        sides = (("on", True), ("off", False))
+        for name, target in ((n, bastion_in_process(observability=o)) for n, o in sides):
             info: dict[str, Any] = {}
             with self.serving(target) as (port, _proc):
                 headers = self.setup(target, port, info)
@@ -662,7 +803,7 @@ class Harness:
                 work = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=self.work))
                 migrate = subprocess.run(
                     [*bastion_cli(), "migrate"],
-                    cwd=ROOT,
+                    cwd=work,  # as `serving`: no .env of the checkout
                     env=clean_env(target.env(work)),
                     capture_output=True,
                     text=True,
@@ -713,6 +854,17 @@ class Harness:
             print(f"   W8 hint: {result['hint']}")
         self.record("W8", "bastion-pg", result)
         print(f"   W8: {report.one_line('W8', result)}")
+
+
+def redis_used_mib(url: str) -> float:
+    """Redis ``used_memory`` (INFO memory) in MiB."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return float(client.info("memory")["used_memory"]) / (1 << 20)
+    finally:
+        client.close()
 
 
 def machine_facts(harness: Harness, mode: str) -> dict[str, Any]:
@@ -809,7 +961,7 @@ def main(argv: list[str]) -> int:
     print(f"Bastion benchmark ({mode}) on {facts['nproc']} x {facts['cpu_model']}")
     print(f"{facts['pinning']}; W1 with {facts['w1_tool']}; work dir {work}")
     skipped: dict[str, str] = {}
-    http = [w for w in args.only if w in ("W1", "W2", "W3", "W4")]
+    http = [w for w in args.only if w in ("W1", "W2", "W3", "W4", "W9")]
     try:
         with contextlib.ExitStack() as stack:
             targets: list[Target] = []

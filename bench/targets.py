@@ -46,8 +46,9 @@ def _json_body(**values: object) -> str:
 
 
 def _form_body(**values: str) -> str:
-    # Keep {n} placeholders readable by the load generator.
-    return urllib.parse.urlencode(values).replace("%7Bn%7D", "{n}")
+    # Keep {n} and {c} placeholders readable by the load generator.
+    text = urllib.parse.urlencode(values)
+    return text.replace("%7Bn%7D", "{n}").replace("%7Bc%7D", "{c}")
 
 
 @dataclass
@@ -61,9 +62,15 @@ class Target:
         command: Builds the server command for a port and a work directory.
         env: Extra environment for the server, from the work directory.
         register: Builds a registration request for a username (may hold ``{n}``).
-        login: Builds a login request for a username.
+        login: Builds a login request for a username (may hold ``{c}``).
         python: Interpreter for ``bench.micro`` runs about this target.
         notes: Caveats printed with its figures.
+        in_work_dir: Run the server with its work directory as the current
+            directory (``bastion serve``: no ``.env`` of the checkout can leak
+            in); otherwise the repository root (``python -m uvicorn bench...``).
+        forwarded_env: Extra environment under which the server believes
+            ``X-Forwarded-For`` from 127.0.0.1 (W9's distinct clients); ``None``:
+            not measured by W9.
     """
 
     name: str
@@ -75,6 +82,8 @@ class Target:
     login: Callable[[str], RequestSpec] | None = None
     python: Path = Path(sys.executable)
     notes: list[str] = field(default_factory=list)
+    in_work_dir: bool = False
+    forwarded_env: dict[str, str] | None = None
 
 
 def _uvicorn(
@@ -86,8 +95,20 @@ def _uvicorn(
     return command
 
 
-def _bastion_command(port: int, _work: Path) -> list[str]:
+def _bastion_in_process(port: int, _work: Path) -> list[str]:
     return [sys.executable, "-m", "bench.serve_bastion", str(port)]
+
+
+def _bastion_serve_command(port: int, _work: Path) -> list[str]:
+    """Bastion as shipped: its own CLI."""
+    return [*bastion_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+#: W9: Bastion believes X-Forwarded-For from the load generator's address.
+BASTION_FORWARDED = {"BASTION_TRUSTED_PROXIES": "127.0.0.1/32"}
+#: W9: uvicorn's defaults already believe X-Forwarded-For from 127.0.0.1
+#: (``--proxy-headers``, ``FORWARDED_ALLOW_IPS``); say so explicitly.
+UVICORN_FORWARDED = {"FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
 
 def _user_json(username: str) -> str:
@@ -132,6 +153,7 @@ def blogpost() -> Target:
             content_type="application/json",
         ),
         notes=[f"limiter budget raised to {RAISED_BLOG_LIMIT}/60 s (still runs)"],
+        forwarded_env=UVICORN_FORWARDED,
     )
 
 
@@ -159,48 +181,60 @@ def _bastion_requests() -> dict[str, Any]:
     }
 
 
+_RAISED_NOTE = (
+    f"BASTION_RATE_LIMIT, _LOGIN_RATE_LIMIT, _REGISTER_RATE_LIMIT = {RAISED_LIMIT} "
+    "(the limiter still runs on every request)"
+)
+
+
 def bastion() -> Target:
-    """Bastion with its defaults (SQLite, in-process state)."""
+    """Bastion with its defaults (SQLite, in-process state), run by ``bastion serve``."""
     return Target(
         name="bastion",
-        title="Bastion, defaults (SQLite, in-process limiter)",
+        title="Bastion, defaults (SQLite, in-process limiter), bastion serve",
         hasher="bastion",
-        command=_bastion_command,
+        command=_bastion_serve_command,
         env=lambda work: _bastion_env(work, {}),
-        notes=[
-            f"BASTION_RATE_LIMIT, _LOGIN_RATE_LIMIT, _REGISTER_RATE_LIMIT = {RAISED_LIMIT} "
-            "(the limiter still runs on every request)"
-        ],
+        notes=[_RAISED_NOTE],
+        in_work_dir=True,
+        forwarded_env=BASTION_FORWARDED,
         **_bastion_requests(),
     )
 
 
-def bastion_quiet() -> Target:
-    """Bastion with defaults but no access log and no metrics (W7's "off" side)."""
+def bastion_in_process(*, observability: bool) -> Target:
+    """Bastion with defaults through ``bench.serve_bastion`` (W7's two sides).
+
+    W7 compares access log + metrics on and off; both sides run the same way
+    (``create_app`` under uvicorn), only the observability differs.
+    """
+    env = {} if observability else {"BENCH_OBSERVABILITY": "off"}
     return Target(
-        name="bastion-quiet",
-        title="Bastion, defaults, access log and metrics off",
+        name="bastion-in-process" if observability else "bastion-quiet",
+        title="Bastion, defaults, access log and metrics " + ("on" if observability else "off"),
         hasher="bastion",
-        command=_bastion_command,
-        env=lambda work: _bastion_env(work, {"BENCH_OBSERVABILITY": "off"}),
-        notes=["bench.serve_bastion turns the access line and metrics off"],
+        command=_bastion_in_process,
+        env=lambda work: _bastion_env(work, env),
+        notes=["bench.serve_bastion" + ("" if observability else " turns them off")],
         **_bastion_requests(),
     )
 
 
 def bastion_pg(database_url: str, redis_url: str) -> Target:
-    """Bastion on PostgreSQL and Redis."""
+    """Bastion on PostgreSQL and Redis, run by ``bastion serve``."""
     extra = {"BASTION_DATABASE_URL": database_url, "BASTION_REDIS_URL": redis_url}
     return Target(
         name="bastion-pg",
-        title="Bastion on PostgreSQL + Redis",
+        title="Bastion on PostgreSQL + Redis, bastion serve",
         hasher="bastion",
-        command=_bastion_command,
+        command=_bastion_serve_command,
         env=lambda work: _bastion_env(work, extra),
         notes=[
             "same raised limits as Bastion; throwaway PostgreSQL and Redis on loopback "
             "(tests/servers.py), not pinned: they share both CPUs with server and client"
         ],
+        in_work_dir=True,
+        forwarded_env=BASTION_FORWARDED,
         **_bastion_requests(),
     )
 
@@ -230,6 +264,7 @@ def bastion_serve(database_url: str, redis_url: str, workers: int) -> Target:
         hasher="bastion",
         command=command,
         env=lambda work: _bastion_env(work, extra),
+        in_work_dir=True,
         **_bastion_requests(),
     )
 

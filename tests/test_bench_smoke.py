@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}
+WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
 #: Smoke mode takes about a minute on a busy two-core machine; this is its ceiling.
 TIMEOUT_SECONDS = 300
 
@@ -29,6 +29,19 @@ def test_smoke_run_writes_results_for_every_workload(tmp_path: Path) -> None:
     for workload in WORKLOADS:
         assert results["workloads"][workload]["results"], f"{workload} produced no figures"
     assert results["machine"]["nproc"] >= 1
+    figures = results["workloads"]
+    # W2: one user per connection, so the per-account login throttle never answers.
+    assert "429" not in figures["W2"]["results"]["bastion"]["status"]
+    # W3: both kinds of flooding client, each with its p99 ratio.
+    for target in ("bastion", "blogpost"):
+        kinds = figures["W3"]["results"][target]["kinds"]
+        assert set(kinds) == {"retry-at-once", "honour-retry-after"}
+    # W9: a fresh instance, idle and after the smoke run's 2,000 distinct clients.
+    for target in ("bastion", "bastion-pg", "blogpost"):
+        memory = figures["W9"]["results"][target]
+        assert memory["clients"] == 2_000, memory
+        assert memory["rss_idle_mib"] > 0
+        assert memory["rss_after_mib"] > 0
     assert (out / "results.md").read_text().startswith("# Bastion benchmark results")
 
 
