@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from bastion import Settings, create_app
-from bastion.serving import server_stack
+from bastion.serving import freeze_heap_after_startup, server_stack
 
 
 def silence_observability(app: Any) -> None:
@@ -39,6 +39,7 @@ def main(argv: list[str]) -> int:
     """Build the app from the environment's settings and serve it until SIGTERM."""
     port = int(argv[0])
     app = create_app(Settings(_env_file=None))
+    freeze_heap_after_startup(app)  # as `bastion serve` does
     if os.environ.get("BENCH_OBSERVABILITY") == "off":
         silence_observability(app)
     # As `bastion serve` runs: uvloop + httptools with TCP_NODELAY.

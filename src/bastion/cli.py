@@ -118,8 +118,11 @@ def _share_metrics(directory: Path) -> None:
 
 def _service_app() -> object:
     from bastion.api.app import create_app
+    from bastion.serving import freeze_heap_after_startup
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    freeze_heap_after_startup(app)
+    return app
 
 
 @app.command()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import logging
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -98,3 +100,27 @@ def server_stack(*, uvloop: bool | None = None, httptools: bool | None = None) -
             "httptools" if has_httptools else "h11",
         )
     return stack
+
+
+def freeze_heap_after_startup(app: Any) -> None:
+    """Move everything alive once ``app`` has started out of the collector's sight.
+
+    The started service holds ~170,000 tracked objects (modules, FastAPI's
+    models, SQLAlchemy's metadata) that live as long as the process. Each
+    full collection walked all of them: 91 ms measured, which was the p99 of
+    ``/health`` during a login flood (issue 15). ``gc.freeze()`` after
+    startup leaves the collector only what requests allocate.
+
+    Args:
+        app: A Starlette or FastAPI app; its lifespan is wrapped.
+    """
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(inner: Any) -> AsyncIterator[Any]:
+        async with original(inner) as state:
+            gc.collect()
+            gc.freeze()
+            yield state
+
+    app.router.lifespan_context = lifespan
