@@ -84,6 +84,8 @@ W3_RETRY_AFTER_CAP = 5.0
 W8_PLACEMENT = "not pinned: server workers, PostgreSQL, Redis and wrk share both CPUs"
 TARGET_NAMES = ("bare", "bare-h11", "blogpost", "bastion", "bastion-pg", "fastapi-users")
 SETUP_USER = "benchuser"
+#: ``nice -n`` of W3's flooding client (its CPU also runs the /health sampler).
+FLOOD_NICENESS = 19
 #: W2's users, one per connection: ``benchuser0``, ``benchuser1``, ... (loadgen's
 #: ``{c}``). One account logged in from one client by many connections at once
 #: meets Bastion's login throttle (at most 5 reservations in flight per account
@@ -241,10 +243,14 @@ class Harness:
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         return result
 
-    def loadgen(self, cfg: dict[str, Any], cpu: int | None = CLIENT_CPU) -> subprocess.Popen[bytes]:
-        """Start a load generator process on the client CPU (or unpinned: ``cpu=None``)."""
+    def loadgen(
+        self, cfg: dict[str, Any], cpu: int | None = CLIENT_CPU, *, niceness: int = 0
+    ) -> subprocess.Popen[bytes]:
+        """Start a load generator process on the client CPU (or unpinned: ``cpu=None``),
+        at ``niceness`` (``nice -n``)."""
+        prefix = ["nice", "-n", str(niceness)] if niceness else []
         return self.procs.spawn(
-            [sys.executable, "-m", "bench.loadgen", json.dumps(cfg)],
+            [*prefix, sys.executable, "-m", "bench.loadgen", json.dumps(cfg)],
             cpu=cpu,
             env=clean_env(),
             cwd=ROOT,
@@ -599,7 +605,10 @@ class Harness:
         }
         if kind == "honour-retry-after":
             flood_cfg["honour_retry_after"] = W3_RETRY_AFTER_CAP
-        flood = self.loadgen(flood_cfg)
+        # The flood shares the client CPU with the /health sampler; niced, it
+        # cannot delay the sampler's own reads, so the sampler measures the
+        # server's latency and not the load generator's.
+        flood = self.loadgen(flood_cfg, niceness=FLOOD_NICENESS)
         sampler = self.loadgen(
             {**sample, "duration": self.p.w3_flood_seconds - delay, "start_delay": delay}
         )

@@ -278,6 +278,23 @@ async def test_sixty_concurrent_wrong_passwords_get_ten_verifications(deploy: De
     assert statuses.count(429) >= 40
 
 
+async def test_a_flooded_lock_is_one_event_per_instance_not_one_per_refusal(
+    deploy: Deploy,
+) -> None:
+    """Issue 15 (W3): refusals of a locked account cost no lookup and no event
+    each; the lock itself is recorded, with the account's id, once per
+    instance for as long as it lasts."""
+    d = await deploy()
+    name = unique_name()
+    user = await register(d.client(), name)
+    await locked_out(d, name)
+    refused = await asyncio.gather(*(d.attempt(name, GOOD_PASSWORD, n=n) for n in range(30)))
+    assert {r.status_code for r in refused} == {429}
+    locks = [e for e in await d.events("authn_login_lock") if e["user_id"] == user["id"]]
+    assert 1 <= len(locks) <= len(d.servers)
+    assert {e["username"] for e in locks} == {name}
+
+
 async def test_an_ipv6_client_is_throttled_by_its_64(deploy: Deploy) -> None:
     """Issue 17 #10: new addresses in one /64 do not reset the pair's count."""
     d = await deploy()

@@ -25,6 +25,7 @@ from bastion.api.middleware.bodylimit import BodyLimit
 from bastion.api.middleware.context import STATE_USER_ID, RequestContext
 from bastion.api.middleware.edge import EdgeMiddleware
 from bastion.api.middleware.headers import SecurityHeaders
+from bastion.api.middleware.pacing import RetryPacing
 from bastion.api.middleware.probes import HealthShortcut
 from bastion.api.middleware.proxywarning import remedy
 from bastion.api.middleware.ratelimit import RateLimit, limit_headers
@@ -368,6 +369,7 @@ class Bastion:
             ),
             token_path=f"{prefix}/auth/token",
             observe=self.metrics.observe,
+            pacing=RetryPacing(),
         )
 
     async def startup(self) -> None:

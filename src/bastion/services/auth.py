@@ -150,10 +150,18 @@ class AuthService:
             InvalidCredentials: unknown user or wrong password.
         """
         self._passwords.admit()
-        stored = await self._login_user(username)
-        attempt = await self._gate.reserve(
-            username, stored, device_token=device_token, context=context
-        )
+        if device_token:
+            stored = await self._login_user(username)
+            attempt = await self._gate.reserve(
+                username, stored, device_token=device_token, context=context
+            )
+        else:
+            # No device token to honour: the throttles decide first, so a
+            # held-back flood costs no account lookup (issue 15, W3).
+            attempt = await self._gate.reserve_before_lookup(
+                username, lambda: self._login_user(username), context=context
+            )
+            stored = await self._login_user(username)
         valid = await self._passwords.verify(stored.password_hash if stored else None, password)
         if stored is None or not valid:
             await self._events.record(

@@ -11,6 +11,8 @@ account's throttle and answers with a device token.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bastion.errors import Throttled
@@ -22,6 +24,39 @@ from bastion.types import Clock, RequestContext
 
 #: Longest typed username put in an event.
 MAX_EVENT_NAME = 64
+
+
+#: Looks the account up (``None``: nobody by that name).
+Lookup = Callable[[], Awaitable[StoredUser | None]]
+#: Locks remembered as already recorded (least recently used forgotten first).
+MAX_ANNOUNCED_LOCKS = 10_000
+
+
+class AnnouncedLocks:
+    """Which locks already have their ``authn_login_lock`` event.
+
+    One event per lock and instance, not one per refused attempt: a flood
+    of a locked account is refused thousands of times a second, and an event
+    (with its account lookup) for each would make the refusals as dear as
+    the logins they refuse and fill the events table with copies. Refusals
+    are still counted one by one in the login metrics.
+    """
+
+    def __init__(self, limit: int = MAX_ANNOUNCED_LOCKS) -> None:
+        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._limit = limit
+
+    def first(self, keys: ThrottleKeys, until: float, now: float) -> bool:
+        """Whether this refusal is the first of a lock lasting until ``until``."""
+        key = (keys.account, keys.client)
+        if self._until.get(key, -math.inf) > now:
+            self._until.move_to_end(key)
+            return False
+        self._until[key] = until
+        self._until.move_to_end(key)
+        if len(self._until) > self._limit:
+            self._until.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +90,7 @@ class LoginGate:
         self._devices = devices
         self._events = events
         self._clock = clock
+        self._locks = AnnouncedLocks()
 
     async def reserve(
         self,
@@ -77,17 +113,52 @@ class LoginGate:
             # A live token of this account: its own budget, not the account's
             # or the client's throttle.
             return LoginAttempt(keys, device)
-        wait = await self._throttle.reserve(keys, self._clock.now())
+
+        async def known() -> StoredUser | None:
+            return stored
+
+        return await self._reserve_keys(keys, username, known, context, purpose)
+
+    async def reserve_before_lookup(
+        self,
+        username: str,
+        lookup: Lookup,
+        *,
+        context: RequestContext | None = None,
+        purpose: str = "login",
+    ) -> LoginAttempt:
+        """:meth:`reserve` for an attempt without a device token, made before
+        the account is looked up: a held-back attempt then costs no query
+        (``lookup`` runs only for the lock event's ``user_id``).
+
+        Raises:
+            Throttled: the account or the client is held back.
+        """
+        keys = self._throttle.keys(username, context.ip if context else None)
+        return await self._reserve_keys(keys, username, lookup, context, purpose)
+
+    async def _reserve_keys(
+        self,
+        keys: ThrottleKeys,
+        username: str,
+        lookup: Lookup,
+        context: RequestContext | None,
+        purpose: str,
+    ) -> LoginAttempt:
+        now = self._clock.now()
+        wait = await self._throttle.reserve(keys, now)
         if wait > 0:
-            await self._events.record(
-                "authn_login_lock",
-                outcome="failure",
-                context=context,
-                user_id=stored.user.id if stored else None,
-                username=stored.user.username if stored else username[:MAX_EVENT_NAME],
-                retry_after=round(wait, 1),
-                purpose=purpose,
-            )
+            if self._locks.first(keys, now + wait, now):
+                stored = await lookup()
+                await self._events.record(
+                    "authn_login_lock",
+                    outcome="failure",
+                    context=context,
+                    user_id=stored.user.id if stored else None,
+                    username=stored.user.username if stored else username[:MAX_EVENT_NAME],
+                    retry_after=round(wait, 1),
+                    purpose=purpose,
+                )
             raise Throttled("too many failed logins, retry later", retry_after=math.ceil(wait))
         return LoginAttempt(keys)
 

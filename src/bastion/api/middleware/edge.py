@@ -7,13 +7,15 @@ Order, and why:
    logged with the right client; untrusted proxies are reported here.
 2. :class:`~.probes.HealthShortcut`: the liveness probe is answered before
    anything that a flood can make slow (SPEC: ``/health`` keeps answering).
-3. :class:`~.ratelimit.RateLimit`: before any parsing, so a refused client
+3. :class:`~.pacing.RetryPacing`: under a flood of refused logins, a login
+   retried before its ``Retry-After`` waits for it (the loop stays free).
+4. :class:`~.ratelimit.RateLimit`: before any parsing, so a refused client
    costs a counter lookup.
-4. :class:`~.bodylimit.BodyLimit`: framing refused on the headers, and every
+5. :class:`~.bodylimit.BodyLimit`: framing refused on the headers, and every
    body counted as it streams in.
-5. :class:`~.authentication.BearerAuthentication`: the verdict on the token
+6. :class:`~.authentication.BearerAuthentication`: the verdict on the token
    goes into the request state for the route's dependency.
-6. The app, whose response start gets :class:`~.headers.SecurityHeaders`
+7. The app, whose response start gets :class:`~.headers.SecurityHeaders`
    and the request id; an exception becomes a JSON 500 (never a trace).
 
 One layer wraps ``send`` once and ``receive`` at most once per request, where
@@ -38,6 +40,7 @@ from bastion.api.middleware.context import (
     state_of,
 )
 from bastion.api.middleware.headers import SecurityHeaders
+from bastion.api.middleware.pacing import RetryPacing
 from bastion.api.middleware.probes import HealthShortcut
 from bastion.api.middleware.ratelimit import RateLimit
 from bastion.api.middleware.responses import send_json
@@ -58,6 +61,7 @@ class EdgeMiddleware:
         headers: Security headers of every response.
         token_path: The token endpoint's route path (RFC 6749 error bodies).
         observe: Metrics hook (route, method, status, seconds), or ``None``.
+        pacing: Holds logins that ignore ``Retry-After`` under a flood, or ``None``.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class EdgeMiddleware:
         headers: SecurityHeaders,
         token_path: str = "/auth/token",  # noqa: S107 - a path, not a secret
         observe: Observe | None = None,
+        pacing: RetryPacing | None = None,
     ) -> None:
         self.app = app
         self.context = context
@@ -82,6 +87,7 @@ class EdgeMiddleware:
         self.headers = headers
         self.token_path = token_path
         self.observe = observe
+        self.pacing = pacing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,14 +101,21 @@ class EdgeMiddleware:
         status = 500
         started_response = False
         shortcut: str | None = None
+        method = scope["method"]
+        login = method == "POST" and path == self.token_path
+        paced = self.pacing if login else None
+        pace_key = (scope.get("client"), info.client_ip)
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
+                headers = message.get("headers", [])
+                if paced is not None:
+                    headers = paced.answered(pace_key, status, list(headers))
                 headers = self.headers.apply(
-                    message.get("headers", []),
+                    headers,
                     surface=surface,
                     https=scope.get("scheme") == "https",
                 )
@@ -111,14 +124,15 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            method = scope["method"]
             if self.health.matches(method, path):
                 shortcut = path
                 await self.health.answer(send_wrapped)
                 return
+            if paced is not None:
+                await paced.hold(pace_key)
             if not await self.rate_limit.admit(scope, path, info.client_ip, send_wrapped):
                 return
-            oauth = path == self.token_path and method == "POST"
+            oauth = login
             problem = self.body_limit.problem(scope)
             if problem is not None:
                 await refuse(send_wrapped, problem, oauth=oauth)
