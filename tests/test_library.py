@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from bastion import Bastion, Settings, User
+from bastion.api.leanroute import LeanRoute
 from bastion.types import Principal
 from tests.conftest import GOOD_PASSWORD, SettingsFactory, _serve, bearer, login, register
 
@@ -176,3 +178,39 @@ async def test_dependency_overrides_reach_bastions_own_routes(
             await stop()
     assert me.status_code == 200, me.text
     assert me.json()["username"] == "standin"
+
+
+async def test_a_request_only_route_reads_the_principal_without_a_dependency(
+    make_settings: SettingsFactory,
+) -> None:
+    """The README's LeanRoute example: 200 with a token, 401 without, and
+    bearer-protected in the OpenAPI document."""
+    app = FastAPI()
+    auth = Bastion(await make_settings())
+    auth.install(app)
+
+    async def hello(request: Request) -> JSONResponse:
+        principal = auth.principal_of(request)
+        return JSONResponse({"hello": principal.user_id})
+
+    app.router.add_api_route(
+        "/hello", auth.token_endpoint(hello), methods=["GET"], route_class_override=LeanRoute
+    )
+    stack: list[Callable[[], Awaitable[None]]] = []
+    base_url = await _serve(app, stack)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            user = await register(client, "leanroute")
+            token = (await login(client, "leanroute"))["access_token"]
+            anonymous = await client.get("/hello")
+            signed_in = await client.get("/hello", headers=bearer(str(token)))
+            document = (await client.get("/openapi.json")).json()
+    finally:
+        for stop in reversed(stack):
+            await stop()
+    assert anonymous.status_code == 401
+    assert signed_in.status_code == 200
+    assert signed_in.json() == {"hello": user["id"]}
+    operation = document["paths"]["/hello"]["get"]
+    assert operation.get("security")
+    assert "401" in operation["responses"]

@@ -10,10 +10,11 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from limits import parse
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bastion.bootstrap_housekeeping import build_housekeeper
+from bastion.bootstrap_limits import LimitParts, RateRules, build_throttle
 from bastion.bootstrap_mail import MailParts, build_mail
 from bastion.bootstrap_mfa import MfaParts, build_mfa
 from bastion.config import Settings
@@ -23,40 +24,29 @@ from bastion.security.keys import KeyRing, key_from_secret
 from bastion.security.passwords import PasswordHasher
 from bastion.security.policy import PasswordPolicy, common_passwords
 from bastion.security.revocation import RevocationList
-from bastion.security.tokens import LEEWAY_SECONDS, AccessTokenCodec
+from bastion.security.tokens import AccessTokenCodec
 from bastion.services.auth import AuthService
 from bastion.services.browser_sessions import BrowserSessionService
 from bastion.services.devices import KnownDevices
 from bastion.services.events import EventRecorder
-from bastion.services.housekeeping import Housekeeper, PruneStep
+from bastion.services.housekeeping import Housekeeper
 from bastion.services.notify import MailNotifier
 from bastion.services.passwords import PasswordService
 from bastion.services.revocations import RevocationFeed
-from bastion.services.throttle import LoginThrottle
 from bastion.services.users import UserService
-from bastion.storage.challenges import SqlChallengeStore
 from bastion.storage.database import create_engine, guarded
 from bastion.storage.keyfile import KeyFile, ensure_private_dir
-from bastion.storage.limits_batched import BatchedRedisRateLimitStore
 from bastion.storage.limits_memory import MemoryRateLimitStore
 from bastion.storage.limits_redis import RedisRateLimitStore
 from bastion.storage.mailport import MailTransport
 from bastion.storage.migrate import is_current, upgrade_sqlite
-from bastion.storage.protocols import RateLimitStore, RateRule, Revocation
+from bastion.storage.protocols import RateLimitStore, Revocation
 from bastion.storage.redis_revocations import RedisRevocationBus
 from bastion.storage.sql_browser_sessions import SqlBrowserSessionStore
 from bastion.storage.sql_devices import SqlDeviceTokenStore
 from bastion.storage.sql_events import SqlEventStore
-from bastion.storage.sql_housekeeping import (
-    SqlEventPruner,
-    SqlRefreshTokenPruner,
-    SqlRevocationPruner,
-    SqlRunLock,
-    SqlSessionPruner,
-)
 from bastion.storage.sql_sessions import SqlRevocationStore, SqlSessionStore
 from bastion.storage.sql_users import SqlUserStore
-from bastion.storage.throttle_redis import RedisLoginThrottle
 from bastion.types import Clock, SystemClock
 
 log = logging.getLogger("bastion")
@@ -77,30 +67,6 @@ def build_key_ring(settings: Settings, key_file: KeyFile, now: float) -> KeyRing
     if settings.secret_key is not None and settings.jwt_algorithm == "HS256":
         return KeyRing([key_from_secret(settings.secret_key.get_secret_value().encode("utf-8"))])
     return key_file.load_or_create(settings.jwt_algorithm, now=now)
-
-
-def rate_rule(name: str, rate: str, *, fail_closed: bool = False) -> RateRule:
-    """A :class:`RateRule` from ``limits`` notation (``"100/minute"``)."""
-    item = parse(rate)
-    return RateRule(name, item.amount, item.get_expiry(), fail_closed)
-
-
-@dataclass(frozen=True)
-class RateRules:
-    """The three per-client budgets of SPEC."""
-
-    default: RateRule
-    login: RateRule
-    register: RateRule
-
-    @classmethod
-    def of(cls, settings: Settings) -> RateRules:
-        """The rules configured in ``settings``."""
-        return cls(
-            default=rate_rule("default", settings.rate_limit),
-            login=rate_rule("login", settings.login_rate_limit, fail_closed=True),
-            register=rate_rule("register", settings.register_rate_limit, fail_closed=True),
-        )
 
 
 @dataclass
@@ -275,26 +241,6 @@ class Container:
                 log.exception("key reload failed")
 
 
-def build_throttle(client: Redis | None, settings: Settings) -> LoginThrottle:
-    """Login throttling: in process, or shared through Redis when configured."""
-    store = RedisLoginThrottle(client) if client is not None else None
-    return LoginThrottle(store, exempt=settings.throttle_exempt)
-
-
-def build_housekeeper(settings: Settings, engine: AsyncEngine, clock: Clock) -> Housekeeper:
-    """The housekeeping steps of the SQL stores (other stores append theirs)."""
-    return Housekeeper(
-        [
-            SqlRefreshTokenPruner(engine),
-            SqlSessionPruner(engine, revoked_grace=settings.access_token_ttl + LEEWAY_SECONDS),
-            SqlRevocationPruner(engine),
-            SqlEventPruner(engine, retention_seconds=settings.event_retention_days * 86_400),
-        ],
-        clock,
-        lock=SqlRunLock(engine),
-    )
-
-
 def build(
     settings: Settings,
     *,
@@ -401,30 +347,20 @@ def build(
     # An administrator's MFA reset is told to the user through the outbox.
     mfa.mfa.notifier = MailNotifier(mail.service)
     browser_store = SqlBrowserSessionStore(engine)
-    housekeeper = build_housekeeper(settings, engine, clock)
-    housekeeper.pruners += [
-        PruneStep("mail", mail.outbox.prune),
-        PruneStep("one-time tokens", mail.tokens.prune),
-        PruneStep(
-            "browser sessions",
-            lambda now, batch: browser_store.prune(before=now, limit=batch),
-        ),
-    ]
-    challenges = mfa.challenges
-    if isinstance(challenges, SqlChallengeStore):
-        # Redis forgets its challenges by itself (they carry a TTL).
-        housekeeper.pruners.append(
-            PruneStep("mfa challenges", lambda now, batch: challenges.prune(now=now, limit=batch))
-        )
-    local_limits = MemoryRateLimitStore()
-    # The general budget counts locally and syncs in batches; login and
-    # registration budgets stay exact (limits_batched).
-    redis_limits = BatchedRedisRateLimitStore(settings.redis_url) if settings.redis_url else None
+    housekeeper = build_housekeeper(
+        settings,
+        engine,
+        clock,
+        mail=mail,
+        browser_sessions=browser_store,
+        challenges=mfa.challenges,
+    )
+    limits = LimitParts.of(settings)
     return Container(
         mfa=mfa,
-        rate_store=redis_limits or local_limits,
-        local_rate_store=local_limits,
-        redis_limits=redis_limits,
+        rate_store=limits.redis or limits.local,
+        local_rate_store=limits.local,
+        redis_limits=limits.redis,
         revocation_bus=bus,
         throttle_redis=throttle_redis,
         rules=RateRules.of(settings),

@@ -22,7 +22,7 @@ from bastion.api.schemas import (
     PasswordReset,
     TokenSubmission,
 )
-from bastion.bootstrap import rate_rule
+from bastion.bootstrap_limits import rate_rule
 from bastion.errors import Unavailable
 from bastion.security.clientip import rate_limit_key
 from bastion.security.ratelimit import MovingWindowLimiter
