@@ -26,8 +26,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
 
     SQLite gets WAL mode, a busy timeout and enforced foreign keys on every
-    connection; PostgreSQL gets connect and statement timeouts and pre-ping, so
-    an outage turns into a prompt 503 rather than a hung request.
+    connection; PostgreSQL gets connect and statement timeouts, so an outage
+    turns into a prompt 503 rather than a hung request.
 
     Both hide bound parameters from exception messages: an unexpected
     database error is logged with its traceback, and its parameters are
@@ -48,7 +48,12 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        pool_pre_ping=True,
+        # No ping before every checkout: that is one more round trip in every
+        # transaction (a login has five). A connection broken by an outage
+        # fails its statement, SQLAlchemy recognises the disconnect and
+        # invalidates the whole pool, and that request answers 503: the
+        # next ones reconnect (tests/api/test_faults.py).
+        pool_pre_ping=False,
         hide_parameters=True,
         pool_size=10,
         max_overflow=10,
