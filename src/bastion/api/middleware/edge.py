@@ -104,7 +104,8 @@ class EdgeMiddleware:
         method = scope["method"]
         login = method == "POST" and path == self.token_path
         paced = self.pacing if login else None
-        pace_key = (scope.get("client"), info.client_ip)
+        # Only logins are paced: other requests build no key.
+        pace_key = (scope.get("client"), info.client_ip) if paced is not None else (None, "")
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status, started_response
