@@ -70,6 +70,9 @@ sessions = Table(
     Column("user_agent", String(512), nullable=True),
     Column("amr", String(64), nullable=False, server_default="[]"),
     Index("ix_sessions_user_id", "user_id"),
+    # Revision 0006: the housekeeping run picks expired and revoked sessions.
+    Index("ix_sessions_expires_at", "expires_at"),
+    Index("ix_sessions_revoked_at", "revoked_at"),
 )
 
 refresh_tokens = Table(
@@ -81,6 +84,8 @@ refresh_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
     Index("ix_refresh_tokens_session_id", "session_id"),
+    # Revision 0006: the housekeeping run picks expired refresh tokens.
+    Index("ix_refresh_tokens_expires_at", "expires_at"),
 )
 
 device_tokens = Table(
