@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from bastion.errors import Unavailable
 from bastion.storage.limits_batched import (
     BatchedRedisRateLimitStore,
     burst_of,
@@ -111,21 +112,28 @@ async def test_fail_closed_budgets_stay_exact(two: tuple[BatchedRedisRateLimitSt
     assert await _admitted(two, login, 10, "198.51.100.5") == 3
 
 
-async def test_an_unreachable_redis_is_unavailable_not_an_error() -> None:
+@pytest.fixture
+async def unreachable() -> AsyncIterator[BatchedRedisRateLimitStore]:
+    """A limiter whose Redis port nothing listens on."""
     import socket
-    import time
-
-    from bastion.errors import Unavailable
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     store = BatchedRedisRateLimitStore(f"redis://127.0.0.1:{port}/0")
     try:
-        with pytest.raises(Unavailable):
-            await store.hit(DEFAULT, "198.51.100.6", time.time())
+        yield store
     finally:
         await store.close()
+
+
+async def test_an_unreachable_redis_is_unavailable_not_an_error(
+    unreachable: BatchedRedisRateLimitStore,
+) -> None:
+    import time
+
+    with pytest.raises(Unavailable):
+        await unreachable.hit(DEFAULT, "198.51.100.6", time.time())
 
 
 async def test_concurrent_hits_of_a_stale_key_share_one_round_trip(
@@ -143,26 +151,18 @@ async def test_concurrent_hits_of_a_stale_key_share_one_round_trip(
     assert store.round_trips == 1
 
 
-async def test_hits_waiting_on_an_unreachable_redis_all_fail_at_once() -> None:
-    import socket
+async def test_hits_waiting_on_an_unreachable_redis_all_fail_at_once(
+    unreachable: BatchedRedisRateLimitStore,
+) -> None:
     import time
 
-    from bastion.errors import Unavailable
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    store = BatchedRedisRateLimitStore(f"redis://127.0.0.1:{port}/0")
-    try:
-        now = time.time()
-        results = await asyncio.gather(
-            *(store.hit(DEFAULT, "198.51.100.8", now) for _ in range(8)), return_exceptions=True
-        )
-    finally:
-        await store.close()
+    now = time.time()
+    results = await asyncio.gather(
+        *(unreachable.hit(DEFAULT, "198.51.100.8", now) for _ in range(8)), return_exceptions=True
+    )
     assert all(isinstance(result, Unavailable) for result in results)
     # Only the first asked Redis; the others learnt its failure.
-    assert store.round_trips == 1
+    assert unreachable.round_trips == 1
 
 
 async def test_two_app_instances_share_the_general_budget_over_http(
